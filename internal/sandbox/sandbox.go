@@ -1,0 +1,287 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+)
+
+// Options configure a sandbox. The zero value is usable.
+type Options struct {
+	// DynamoDB starts dynalite as a child process. Without it the DynamoDB
+	// endpoint answers 503.
+	DynamoDB bool
+	// ReplicationDelay is how long replication takes with no fault; default 200ms.
+	ReplicationDelay time.Duration
+	// ReplicationThreshold stands for Replication Time Control's 15 minutes.
+	// Tests shorten it. Default 15 minutes.
+	ReplicationThreshold time.Duration
+	// Logger receives the sandbox's own logs; default discards them.
+	Logger *slog.Logger
+}
+
+// Sandbox is a local stand-in for S3, SNS, DynamoDB and the SQS-to-Lambda
+// path, on loopback. AWS services share one endpoint and are told apart by
+// the service named in each request's SigV4 credential scope.
+type Sandbox struct {
+	opts    Options
+	log     *slog.Logger
+	store   *store
+	faults  *faults
+	calls   *calls
+	queues  *queues
+	sns     *snsServer
+	dynamo  *dynalite
+	aws     *http.Server
+	control *http.Server
+	awsURL  string
+	ctlURL  string
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	batches map[string][]Batch
+}
+
+// Start runs a sandbox until Close.
+func Start(ctx context.Context, opts Options) (*Sandbox, error) {
+	if opts.ReplicationDelay == 0 {
+		opts.ReplicationDelay = 200 * time.Millisecond
+	}
+	if opts.ReplicationThreshold == 0 {
+		opts.ReplicationThreshold = 15 * time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	sb := &Sandbox{
+		opts:    opts,
+		log:     opts.Logger,
+		faults:  newFaults(),
+		calls:   newCalls(),
+		batches: map[string][]Batch{},
+	}
+	sb.ctx, sb.cancel = context.WithCancel(context.Background())
+	sb.store = newStore(sb.now)
+	sb.store.onWrite = sb.onWrite
+	sb.queues = newQueues(sb.now)
+	sb.sns = newSNSServer(sb)
+
+	var dynamo http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, `{"__type":"com.amazonaws.dynamodb.v20120810#ServiceUnavailable","message":"the sandbox was started without DynamoDB"}`, http.StatusServiceUnavailable)
+	})
+	if opts.DynamoDB {
+		d, err := startDynalite(ctx)
+		if err != nil {
+			sb.cancel()
+			return nil, err
+		}
+		sb.dynamo = d
+		dynamo = sb.dynamoProxy(d.url)
+	}
+	s3 := newS3Front(sb)
+	router := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch signingService(r) {
+		case "sns":
+			sb.sns.ServeHTTP(w, r)
+		case "dynamodb":
+			dynamo.ServeHTTP(w, r)
+		default:
+			s3.ServeHTTP(w, r)
+		}
+	})
+	var err error
+	if sb.aws, sb.awsURL, err = serve(router); err != nil {
+		sb.Close()
+		return nil, err
+	}
+	if sb.control, sb.ctlURL, err = serve(sb.controlHandler()); err != nil {
+		sb.Close()
+		return nil, err
+	}
+	return sb, nil
+}
+
+// signingService reads the service from a SigV4 credential scope, falling
+// back to DynamoDB's X-Amz-Target for unsigned calls.
+func signingService(r *http.Request) string {
+	cred := r.URL.Query().Get("X-Amz-Credential")
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		if _, after, ok := strings.Cut(auth, "Credential="); ok {
+			cred, _, _ = strings.Cut(after, ",")
+		}
+	}
+	if parts := strings.Split(cred, "/"); len(parts) >= 4 {
+		return parts[3]
+	}
+	if strings.HasPrefix(r.Header.Get("X-Amz-Target"), "DynamoDB_") {
+		return "dynamodb"
+	}
+	return "s3"
+}
+
+func serve(h http.Handler) (*http.Server, string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", fmt.Errorf("listen on loopback: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	return srv, "http://" + l.Addr().String(), nil
+}
+
+func (sb *Sandbox) now() time.Time { return time.Now() }
+
+// Close stops replication, the event source mappings, the servers and
+// dynalite.
+func (sb *Sandbox) Close() error {
+	sb.cancel()
+	sb.wg.Wait()
+	var errs []error
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, srv := range []*http.Server{sb.aws, sb.control} {
+		if srv != nil {
+			errs = append(errs, srv.Shutdown(ctx))
+		}
+	}
+	sb.dynamo.stop()
+	return errors.Join(errs...)
+}
+
+// Endpoint is the one URL serving S3, SNS and DynamoDB.
+func (sb *Sandbox) Endpoint() string { return sb.awsURL }
+
+// ControlURL is the control API's base URL.
+func (sb *Sandbox) ControlURL() string { return sb.ctlURL }
+
+// Dummy credentials the sandbox accepts; it checks no signature.
+const (
+	AccessKeyID     = "AKIASANDBOXSANDBOX00"
+	SecretAccessKey = "sandbox/secret/key/not/checked/0000000000"
+)
+
+// Env returns the environment that points the AWS SDK at the sandbox, in a
+// stable order.
+func (sb *Sandbox) Env() [][2]string {
+	return [][2]string{
+		{"AWS_ENDPOINT_URL_S3", sb.awsURL},
+		{"AWS_ENDPOINT_URL_SNS", sb.awsURL},
+		{"AWS_ENDPOINT_URL_DYNAMODB", sb.awsURL},
+		{"AWS_ACCESS_KEY_ID", AccessKeyID},
+		{"AWS_SECRET_ACCESS_KEY", SecretAccessKey},
+		{"AWS_REGION", defaultRegion},
+		{"REPLAUDIT_SANDBOX_URL", sb.ctlURL},
+	}
+}
+
+// AWSConfig returns an SDK configuration for a region that reaches the
+// sandbox, for in-process tests that cannot set the environment.
+func (sb *Sandbox) AWSConfig(ctx context.Context, region string) (aws.Config, error) {
+	return config.LoadDefaultConfig(ctx,
+		config.WithRegion(region),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, "")),
+		config.WithBaseEndpoint(sb.awsURL),
+	)
+}
+
+// InjectFault adds or replaces a fault of its kind on its bucket.
+func (sb *Sandbox) InjectFault(f Fault) error { return sb.faults.add(f) }
+
+// ClearFaults lifts the faults on a bucket, or all faults for "".
+func (sb *Sandbox) ClearFaults(bucket string) { sb.faults.clear(bucket) }
+
+// Faults lists the faults in force.
+func (sb *Sandbox) Faults() []Fault { return sb.faults.list() }
+
+// SNSMessages returns every message published so far.
+func (sb *Sandbox) SNSMessages() []SNSMessage { return sb.sns.published() }
+
+// Calls returns API call counts per service, operation and resource.
+func (sb *Sandbox) Calls() []Call { return sb.calls.list() }
+
+// ResetCalls zeroes the call counts.
+func (sb *Sandbox) ResetCalls() { sb.calls.reset() }
+
+// CreateQueue creates a queue (and its dead-letter queue) and returns its ARN.
+func (sb *Sandbox) CreateQueue(o QueueOptions) (string, error) { return sb.queues.create(o) }
+
+// QueueMessages returns the messages a queue holds, received or not.
+func (sb *Sandbox) QueueMessages(arn string) []Message { return sb.queues.messages(arn) }
+
+// ReceiveMessages takes up to max visible messages off a queue and deletes
+// them, for tests and tools that read a queue with no function attached.
+func (sb *Sandbox) ReceiveMessages(arn string, max int) []Message {
+	msgs := sb.queues.receive(arn, max)
+	out := make([]Message, len(msgs))
+	receipts := make([]string, len(msgs))
+	for i, m := range msgs {
+		out[i], receipts[i] = m.Message, m.receipt
+	}
+	sb.queues.remove(arn, receipts)
+	return out
+}
+
+// DeadLetters returns the messages in every dead-letter queue.
+func (sb *Sandbox) DeadLetters() []Message { return sb.queues.deadLettered() }
+
+// AddEventSourceMapping starts delivering a queue's messages to a function.
+// It stops when the sandbox closes.
+func (sb *Sandbox) AddEventSourceMapping(o MappingOptions) error {
+	if !sb.queues.exists(o.QueueARN) {
+		return fmt.Errorf("event source mapping: queue %s does not exist", o.QueueARN)
+	}
+	if o.Function == nil {
+		return errors.New("event source mapping: no function")
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 10
+	}
+	if o.BatchSize > 10000 {
+		return fmt.Errorf("event source mapping: batch size %d is over 10000", o.BatchSize)
+	}
+	if o.Poll <= 0 {
+		o.Poll = 10 * time.Millisecond
+	}
+	sb.wg.Add(1)
+	go func() {
+		defer sb.wg.Done()
+		sb.runMapping(sb.ctx, o)
+	}()
+	return nil
+}
+
+func (sb *Sandbox) recordBatch(queue string, b Batch) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	sb.batches[queue] = append(sb.batches[queue], b)
+}
+
+// Batches returns the invocations a queue's mapping made, oldest first.
+func (sb *Sandbox) Batches(queueARN string) []Batch {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	return append([]Batch{}, sb.batches[queueARN]...)
+}
+
+// Buckets lists bucket names with their regions.
+func (sb *Sandbox) Buckets() map[string]string {
+	infos, _ := sb.store.ListBuckets()
+	out := make(map[string]string, len(infos))
+	for _, b := range infos {
+		out[b.Name], _ = sb.store.bucketRegion(b.Name)
+	}
+	return out
+}

@@ -1,0 +1,5 @@
+package sandbox
+
+import "syscall"
+
+var terminateSignal = syscall.SIGTERM
