@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -333,4 +334,24 @@ func decodeS3Event(t *testing.T, body string) events.S3EventRecord {
 		t.Fatalf("got %d records in %s, want 1", len(ev.Records), body)
 	}
 	return ev.Records[0]
+}
+
+// notifyAll sends every object and replication event of a bucket to a queue.
+func notifyAll(bucket, queue string) *s3.PutBucketNotificationConfigurationInput {
+	return &s3.PutBucketNotificationConfigurationInput{
+		Bucket: aws.String(bucket),
+		NotificationConfiguration: &types.NotificationConfiguration{QueueConfigurations: []types.QueueConfiguration{{
+			Id: aws.String("all"), QueueArn: aws.String(queue),
+			Events: []types.Event{"s3:ObjectCreated:*", "s3:ObjectRemoved:*", "s3:Replication:*"},
+		}}},
+	}
+}
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
