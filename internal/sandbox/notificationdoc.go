@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"encoding/xml"
-	"fmt"
 	"io"
 	"strings"
 )
@@ -187,8 +186,4 @@ func overlaps(a, b notificationEntry) bool {
 	prefixes := strings.HasPrefix(ap, bp) || strings.HasPrefix(bp, ap)
 	suffixes := strings.HasSuffix(as, bs) || strings.HasSuffix(bs, as)
 	return prefixes && suffixes
-}
-
-func (d *notificationDoc) String() string {
-	return fmt.Sprintf("%d topic, %d queue, %d function targets", len(d.Topics), len(d.Queues), len(d.Functions))
 }

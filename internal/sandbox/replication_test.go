@@ -86,17 +86,6 @@ func waitStatus(t *testing.T, c *s3.Client, bucket, key, version, want string) {
 	eventually(t, key+" "+want, func() bool { return status(t, c, bucket, key, version) == want })
 }
 
-// events drains a queue and returns the event names with their records.
-func drain(t *testing.T, sb *sandbox.Sandbox, arn string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	for _, m := range sb.ReceiveMessages(arn, 100) {
-		r := decodeS3Event(t, m.Body)
-		out[r.EventName+" "+r.S3.Object.URLDecodedKey] = m.Body
-	}
-	return out
-}
-
 func TestReplicationCopiesNewVersionsAndReportsStatus(t *testing.T) {
 	e := start(t, sandbox.Options{})
 	ctx := context.Background()

@@ -1,0 +1,63 @@
+# replaudit's build. `sam build` uses the makefile build method: for each
+# function it runs `make build-<LogicalId>` with ARTIFACTS_DIR set.
+
+GO         ?= go
+TOOLS      := .tools
+DYNALITE   := $(TOOLS)/node_modules/dynalite/cli.js
+DYNALITE_VERSION := 4.0.0
+STATICCHECK_VERSION := v0.8.2
+LAMBDA_ENV   := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
+LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
+
+# Each function in template.yaml, as LogicalId:folder-under-functions/.
+# internal/stack's test checks this list against the template.
+FUNCTIONS :=
+
+folder = $(patsubst $(1):%,%,$(filter $(1):%,$(FUNCTIONS)))
+
+.PHONY: help build test demo lint tools clean
+
+help:
+	@echo "make demo    run the whole job locally on the sandbox"
+	@echo "make test    run every test (installs dynalite first)"
+	@echo "make lint    gofmt, go vet and staticcheck"
+	@echo "make build   build the CLI into bin/ and each function into bin/<function>/bootstrap"
+	@echo "sam build && sam deploy --guided    deploy to AWS"
+
+# sam build calls this once per function.
+build-%:
+	@test -n "$(call folder,$*)" || { echo "make: $* is not a function in FUNCTIONS (Makefile)"; exit 2; }
+	@test -n "$(ARTIFACTS_DIR)" || { echo "make: ARTIFACTS_DIR is not set: sam build sets it, or use 'make build'"; exit 2; }
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(call folder,$*)
+
+build:
+	$(GO) build -o bin/replaudit ./cmd/replaudit
+	@for f in $(FUNCTIONS); do \
+		id=$${f%%:*}; dir=$${f#*:}; \
+		$(MAKE) --no-print-directory build-$$id ARTIFACTS_DIR=$(CURDIR)/bin/$$dir || exit 1; \
+	done
+
+# dynalite (DynamoDB for the sandbox) goes into a project-local folder.
+tools: $(DYNALITE)
+
+$(DYNALITE):
+	@command -v node >/dev/null 2>&1 || { echo "make: node is missing: the sandbox runs DynamoDB on dynalite, a Node.js program (Debian: apt-get install nodejs npm)"; exit 1; }
+	@command -v npm >/dev/null 2>&1 || { echo "make: npm is missing: it installs dynalite (Debian: apt-get install npm)"; exit 1; }
+	mkdir -p $(TOOLS)
+	cd $(TOOLS) && npm install --no-audit --no-fund --loglevel=error dynalite@$(DYNALITE_VERSION)
+
+test: tools
+	REPLAUDIT_REQUIRE_DYNALITE=1 $(GO) test -count=1 ./...
+
+demo: tools
+	$(GO) run ./cmd/replaudit demo
+
+lint:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	@if GOBIN=$(CURDIR)/$(TOOLS)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) 2>/dev/null; then \
+		$(TOOLS)/bin/staticcheck ./...; \
+	else echo "staticcheck $(STATICCHECK_VERSION) could not be installed from the module proxy; skipped"; fi
+
+clean:
+	rm -rf bin .aws-sam

@@ -1,0 +1,64 @@
+package stack
+
+import (
+	"fmt"
+	"os"
+	"sort"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Template is the part of a SAM template that replaudit's build relies on.
+// CloudFormation's short-form intrinsics (!Ref, !GetAtt, !Sub) are read as
+// plain values.
+type Template struct {
+	Transform string `yaml:"Transform"`
+	Globals   struct {
+		Function struct {
+			Runtime       string   `yaml:"Runtime"`
+			Architectures []string `yaml:"Architectures"`
+			Handler       string   `yaml:"Handler"`
+			LoggingConfig struct {
+				LogFormat string `yaml:"LogFormat"`
+			} `yaml:"LoggingConfig"`
+		} `yaml:"Function"`
+	} `yaml:"Globals"`
+	Resources map[string]Resource `yaml:"Resources"`
+}
+
+// Resource is one entry under Resources.
+type Resource struct {
+	Type       string         `yaml:"Type"`
+	Properties map[string]any `yaml:"Properties"`
+	Metadata   struct {
+		BuildMethod string `yaml:"BuildMethod"`
+	} `yaml:"Metadata"`
+}
+
+// FunctionType is the SAM resource type of a Lambda function.
+const FunctionType = "AWS::Serverless::Function"
+
+// Load reads and parses a template file.
+func Load(path string) (*Template, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read template: %w", err)
+	}
+	var t Template
+	if err := yaml.Unmarshal(raw, &t); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return &t, nil
+}
+
+// Functions returns the logical ids of the template's Lambda functions, sorted.
+func (t *Template) Functions() []string {
+	var ids []string
+	for id, r := range t.Resources {
+		if r.Type == FunctionType {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
