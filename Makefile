@@ -37,8 +37,14 @@ build:
 		$(MAKE) --no-print-directory build-$$id ARTIFACTS_DIR=$(CURDIR)/bin/$$dir || exit 1; \
 	done
 
-# dynalite (DynamoDB for the sandbox) goes into a project-local folder.
-tools: $(DYNALITE)
+# dynalite (DynamoDB for the sandbox) and the Lambda Runtime Interface
+# Emulator (to run real bootstrap binaries) go into a project-local folder.
+RIE := $(TOOLS)/bin/aws-lambda-rie
+
+tools: $(DYNALITE) $(RIE)
+
+$(RIE): go.mod
+	GOBIN=$(CURDIR)/$(TOOLS)/bin $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie
 
 $(DYNALITE):
 	@command -v node >/dev/null 2>&1 || { echo "make: node is missing: the sandbox runs DynamoDB on dynalite, a Node.js program (Debian: apt-get install nodejs npm)"; exit 1; }
@@ -47,7 +53,7 @@ $(DYNALITE):
 	cd $(TOOLS) && npm install --no-audit --no-fund --loglevel=error dynalite@$(DYNALITE_VERSION)
 
 test: tools
-	REPLAUDIT_REQUIRE_DYNALITE=1 $(GO) test -count=1 ./...
+	REPLAUDIT_REQUIRE_TOOLS=1 $(GO) test -count=1 ./...
 
 demo: tools
 	$(GO) run ./cmd/replaudit demo

@@ -379,6 +379,27 @@ func TestFaultsOnTheDestination(t *testing.T) {
 		}
 		waitStatus(t, e.src, "src", "slow", id, "COMPLETED")
 	})
+	t.Run("without Metrics a failure raises no event", func(t *testing.T) {
+		if err := putReplication(t, e.src, "src", rule("r", 1, "dst", nil)); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if err := putReplication(t, e.src, "src", rule("r", 1, "dst", nil, withMetrics)); err != nil {
+				t.Fatal(err)
+			}
+		}()
+		if err := e.sb.InjectFault(sandbox.Fault{Bucket: "dst", Kind: sandbox.FaultDeny}); err != nil {
+			t.Fatal(err)
+		}
+		defer e.sb.ClearFaults("")
+		e.sb.ReceiveMessages(queue, 100)
+		v := put(t, e.src, "src", "quiet", "x")
+		waitStatus(t, e.src, "src", "quiet", aws.ToString(v.VersionId), "FAILED")
+		time.Sleep(50 * time.Millisecond)
+		if got := strings.Join(bodies(e.sb.QueueMessages(queue)), ""); strings.Contains(got, "OperationFailedReplication") {
+			t.Errorf("a rule without Metrics raised a failure event: %s", got)
+		}
+	})
 	t.Run("a missing destination fails with DstBucketNotFound", func(t *testing.T) {
 		ctx := context.Background()
 		mustBucket(t, e.dst, "doomed", dstRegion, true)

@@ -212,6 +212,9 @@ func (f *s3Front) serve(w http.ResponseWriter, r *http.Request, bucket, key, op 
 			}
 		}
 	}
+	if bucket == "" && r.Method != http.MethodGet {
+		return newS3Error(http.StatusMethodNotAllowed, "MethodNotAllowed", "The specified method is not allowed against this resource.")
+	}
 	if key == "" {
 		return f.serveBucket(w, r, bucket, op, q)
 	}

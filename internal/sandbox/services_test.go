@@ -7,6 +7,8 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -153,40 +155,80 @@ func TestQueueDeliveryDelay(t *testing.T) {
 	}
 }
 
-func TestRIEFunctionSpeaksTheEmulatorsInvokeAPI(t *testing.T) {
-	e := start(t, sandbox.Options{})
-	queue, _ := e.sb.CreateQueue(sandbox.QueueOptions{Name: "q"})
-	// The emulator's invoke endpoint, as aws-lambda-rie serves it: the event
-	// is the request body and the handler's result is the response body.
-	var got events.SQSEvent
-	var mu sync.Mutex
-	rie := http.NewServeMux()
-	rie.HandleFunc("POST /2015-03-31/functions/function/invocations", func(w http.ResponseWriter, r *http.Request) {
-		var ev events.SQSEvent
-		if err := json.NewDecoder(r.Body).Decode(&ev); err != nil {
-			http.Error(w, err.Error(), 400)
-			return
+// requireTool skips a test whose tool is missing, unless `make test` runs it
+// (REPLAUDIT_REQUIRE_TOOLS), where a missing tool is a failure.
+func requireTool(t *testing.T, path string) {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		if os.Getenv("REPLAUDIT_REQUIRE_TOOLS") != "" {
+			t.Fatalf("%s is missing: run make tools", path)
 		}
-		mu.Lock()
-		got = ev
-		mu.Unlock()
-		_ = json.NewEncoder(w).Encode(events.SQSEventResponse{})
-	})
-	srv := &http.Server{Handler: rie}
-	l := listen(t)
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
+		t.Skipf("%s is missing (make tools); `make test` installs it and requires this test", path)
+	}
+}
 
-	sendAll(t, e, queue, 1, func(int) string { return "via-rie" })
-	if err := e.sb.AddEventSourceMapping(sandbox.MappingOptions{QueueARN: queue, Function: sandbox.RIEFunction{Endpoint: "http://" + l.Addr().String()}}); err != nil {
+// buildFunction compiles a function in testdata into a bootstrap binary.
+func buildFunction(t *testing.T, name string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "bootstrap")
+	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", out, "./testdata/"+name)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", name, err, msg)
+	}
+	return out
+}
+
+func TestMappingDrivesABootstrapUnderTheRuntimeInterfaceEmulator(t *testing.T) {
+	requireTool(t, "../../.tools/bin/aws-lambda-rie")
+	e := start(t, sandbox.Options{})
+	fn, err := sandbox.StartEmulated(context.Background(), buildFunction(t, "sqsfunction"), nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the queue drained", func() bool { return len(e.sb.QueueMessages(queue)) == 0 })
-	mu.Lock()
-	defer mu.Unlock()
-	if len(got.Records) != 1 || !strings.Contains(got.Records[0].Body, "via-rie") {
-		t.Errorf("the emulator got %+v", got)
+	t.Cleanup(func() { _ = fn.Close() })
+
+	queue, _ := e.sb.CreateQueue(sandbox.QueueOptions{Name: "q", VisibilityTimeout: 50 * time.Millisecond, MaxReceiveCount: 2})
+	sendAll(t, e, queue, 3, func(i int) string { return []string{"fine-1", "poison", "fine-2"}[i] })
+	if err := e.sb.AddEventSourceMapping(sandbox.MappingOptions{QueueARN: queue, Function: fn}); err != nil {
+		t.Fatal(err)
 	}
+	eventually(t, "the poison message in the DLQ", func() bool { return len(e.sb.DeadLetters()) == 1 })
+	if dl := e.sb.DeadLetters()[0]; !strings.Contains(dl.Body, "poison") {
+		t.Errorf("dead-lettered: got %s, want the poison message", dl.Body)
+	}
+	if left := e.sb.QueueMessages(queue); len(left) != 0 {
+		t.Errorf("the queue still holds %d messages", len(left))
+	}
+	bs := e.sb.Batches(queue)
+	if len(bs) < 2 || bs[0].Size != 3 || bs[0].Failed != 1 || bs[0].Err != nil {
+		t.Errorf("batches: got %+v, want a batch of 3 with one item failure first", bs)
+	}
+
+	t.Run("a function error fails the whole batch", func(t *testing.T) {
+		crashQueue, _ := e.sb.CreateQueue(sandbox.QueueOptions{Name: "crashing", VisibilityTimeout: 50 * time.Millisecond, MaxReceiveCount: 1})
+		fn2, err := sandbox.StartEmulated(context.Background(), buildFunction(t, "sqsfunction"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = fn2.Close() })
+		mustBucket(t, e.src, "crash-src", srcRegion, true)
+		if _, err := e.src.PutBucketNotificationConfiguration(context.Background(), notifyAll("crash-src", crashQueue)); err != nil {
+			t.Fatal(err)
+		}
+		put(t, e.src, "crash-src", "crash", "x")
+		if err := e.sb.AddEventSourceMapping(sandbox.MappingOptions{QueueARN: crashQueue, Function: fn2}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "a failed batch", func() bool {
+			for _, b := range e.sb.Batches(crashQueue) {
+				if b.Err != nil && strings.Contains(b.Err.Error(), "crash requested") {
+					return true
+				}
+			}
+			return false
+		})
+	})
 }
 
 func TestSNSPublishIsRecorded(t *testing.T) {
@@ -277,11 +319,7 @@ func TestControlAPI(t *testing.T) {
 }
 
 func TestDynamoDBThroughDynalite(t *testing.T) {
-	if os.Getenv("REPLAUDIT_REQUIRE_DYNALITE") == "" {
-		if _, err := os.Stat("../../.tools/node_modules/dynalite/cli.js"); err != nil {
-			t.Skip("dynalite is not installed (make tools); `make test` installs it and requires this test")
-		}
-	}
+	requireTool(t, "../../.tools/node_modules/dynalite/cli.js")
 	e := start(t, sandbox.Options{DynamoDB: true})
 	ctx := context.Background()
 	cfg, _ := e.sb.AWSConfig(ctx, "us-east-1")

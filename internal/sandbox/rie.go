@@ -1,0 +1,118 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+)
+
+// ErrNoRIE says that the Lambda Runtime Interface Emulator was asked for and
+// is missing.
+var ErrNoRIE = errors.New("aws-lambda-rie is not built: run `make tools`, or set REPLAUDIT_RIE to its path")
+
+// findRIE looks for the emulator: $REPLAUDIT_RIE, then .tools/bin/aws-lambda-rie
+// in this folder or one above it.
+func findRIE() (string, error) {
+	if p := os.Getenv("REPLAUDIT_RIE"); p != "" {
+		return p, nil
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		p := filepath.Join(dir, ".tools", "bin", "aws-lambda-rie")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", ErrNoRIE
+		}
+		dir = parent
+	}
+}
+
+// Emulated is a bootstrap binary running under its own Lambda Runtime
+// Interface Emulator. The emulator serves one invocation at a time: start
+// one per concurrent worker.
+type Emulated struct {
+	RIEFunction
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// StartEmulated runs bootstrap under aws-lambda-rie on free loopback ports,
+// with env added to the function's environment (the sandbox's Env, say).
+// Close stops it.
+func StartEmulated(ctx context.Context, bootstrap string, env []string) (*Emulated, error) {
+	rie, err := findRIE()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(bootstrap); err != nil {
+		return nil, fmt.Errorf("bootstrap: %w", err)
+	}
+	invokeAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	runtimeAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(rie, "--runtime-interface-emulator-address", invokeAddr, "--runtime-api-address", runtimeAddr, bootstrap)
+	cmd.Env = append(append(os.Environ(), "LOG_LEVEL=warn"), env...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start aws-lambda-rie: %w", err)
+	}
+	e := &Emulated{RIEFunction: RIEFunction{Endpoint: "http://" + invokeAddr}, cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(e.done) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", invokeAddr, 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return e, nil
+		}
+		select {
+		case <-e.done:
+			return nil, errors.New("aws-lambda-rie exited at start")
+		case <-ctx.Done():
+			e.Close()
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			e.Close()
+			return nil, errors.New("aws-lambda-rie did not listen within 10s")
+		}
+	}
+}
+
+// Close stops the emulator and its function.
+func (e *Emulated) Close() error {
+	_ = e.cmd.Process.Signal(terminateSignal)
+	select {
+	case <-e.done:
+	case <-time.After(3 * time.Second):
+		_ = e.cmd.Process.Kill()
+		<-e.done
+	}
+	return nil
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
