@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -47,10 +48,21 @@ type Emulated struct {
 	done chan struct{}
 }
 
-// StartEmulated runs bootstrap under aws-lambda-rie on free loopback ports,
-// with env added to the function's environment (the sandbox's Env, say).
-// Close stops it.
-func StartEmulated(ctx context.Context, bootstrap string, env []string) (*Emulated, error) {
+// EmulatorOptions describe a function to run under the emulator.
+type EmulatorOptions struct {
+	// Bootstrap is the function's executable.
+	Bootstrap string
+	// Env is added to the function's environment (KEY=value), such as the
+	// sandbox's endpoints.
+	Env []string
+	// Output receives the emulator's and the function's logs; nil discards them.
+	Output io.Writer
+}
+
+// StartEmulated runs a bootstrap under aws-lambda-rie on free loopback
+// ports. Close stops it.
+func StartEmulated(ctx context.Context, o EmulatorOptions) (*Emulated, error) {
+	bootstrap := o.Bootstrap
 	rie, err := findRIE()
 	if err != nil {
 		return nil, err
@@ -67,8 +79,10 @@ func StartEmulated(ctx context.Context, bootstrap string, env []string) (*Emulat
 		return nil, err
 	}
 	cmd := exec.Command(rie, "--runtime-interface-emulator-address", invokeAddr, "--runtime-api-address", runtimeAddr, bootstrap)
-	cmd.Env = append(append(os.Environ(), "LOG_LEVEL=warn"), env...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.Env = append(append(os.Environ(), "LOG_LEVEL=warn"), o.Env...)
+	if o.Output != nil {
+		cmd.Stdout, cmd.Stderr = o.Output, o.Output
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start aws-lambda-rie: %w", err)
 	}

@@ -230,8 +230,14 @@ func (f *s3Front) serve(w http.ResponseWriter, r *http.Request, bucket, key, op 
 		event := map[string]string{"PutObject": "ObjectCreated:Put", "CopyObject": "ObjectCreated:Copy",
 			"CreateMultipartUpload": "ObjectCreated:CompleteMultipartUpload"}[op]
 		r.Header.Set(hdrEventName, event)
-	case "HeadObject":
-		if q.Get("versionId") != "" {
+	case "GetObject", "HeadObject":
+		// S3 returns stored checksums only to a request that asks for them.
+		if !strings.EqualFold(r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") {
+			cs := &checksumStripper{ResponseWriter: w}
+			defer cs.strip()
+			w = cs
+		}
+		if op == "HeadObject" && q.Get("versionId") != "" {
 			// gofakes3's HEAD ignores versionId; its GET honours it.
 			get := r.Clone(r.Context())
 			get.Method = http.MethodGet
@@ -247,6 +253,36 @@ func (f *s3Front) serve(w http.ResponseWriter, r *http.Request, bucket, key, op 
 type headOnly struct{ http.ResponseWriter }
 
 func (h headOnly) Write(p []byte) (int, error) { return len(p), nil }
+
+// checksumStripper removes x-amz-checksum-* headers from a response.
+type checksumStripper struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+// strip removes the checksums once, before the headers go out: at the first
+// WriteHeader or Write, or when the handler returns having written neither.
+func (c *checksumStripper) strip() {
+	if c.wrote {
+		return
+	}
+	c.wrote = true
+	for k := range c.Header() {
+		if strings.HasPrefix(k, "X-Amz-Checksum-") {
+			c.Header().Del(k)
+		}
+	}
+}
+
+func (c *checksumStripper) WriteHeader(code int) {
+	c.strip()
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *checksumStripper) Write(p []byte) (int, error) {
+	c.strip()
+	return c.ResponseWriter.Write(p)
+}
 
 func (f *s3Front) serveBucket(w http.ResponseWriter, r *http.Request, bucket, op string, q url.Values) error {
 	st := f.sb.store

@@ -182,7 +182,7 @@ func buildFunction(t *testing.T, name string) string {
 func TestMappingDrivesABootstrapUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 	requireTool(t, "../../.tools/bin/aws-lambda-rie")
 	e := start(t, sandbox.Options{})
-	fn, err := sandbox.StartEmulated(context.Background(), buildFunction(t, "sqsfunction"), nil)
+	fn, err := sandbox.StartEmulated(context.Background(), sandbox.EmulatorOptions{Bootstrap: buildFunction(t, "sqsfunction")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func TestMappingDrivesABootstrapUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 
 	t.Run("a function error fails the whole batch", func(t *testing.T) {
 		crashQueue, _ := e.sb.CreateQueue(sandbox.QueueOptions{Name: "crashing", VisibilityTimeout: 50 * time.Millisecond, MaxReceiveCount: 1})
-		fn2, err := sandbox.StartEmulated(context.Background(), buildFunction(t, "sqsfunction"), nil)
+		fn2, err := sandbox.StartEmulated(context.Background(), sandbox.EmulatorOptions{Bootstrap: buildFunction(t, "sqsfunction")})
 		if err != nil {
 			t.Fatal(err)
 		}
