@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/replaudit/replaudit/internal/replication"
+	"github.com/replaudit/replaudit/internal/s3events"
 	"github.com/replaudit/replaudit/internal/sandbox"
 )
 
@@ -304,7 +305,7 @@ func (d *demo) notifications(_ context.Context) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	d.say("Keys arrive URL-encoded (%q); aws-lambda-go decodes them.", sandbox.EncodeKey(demoKeys[0]))
+	d.say("Keys arrive URL-encoded (%q); aws-lambda-go decodes them.", s3events.EncodeKey(demoKeys[0]))
 	var s3calls int
 	for _, c := range d.sb.Calls() {
 		if c.Service == "s3" {

@@ -4,6 +4,8 @@ import (
 	"encoding/xml"
 	"io"
 	"strings"
+
+	"github.com/replaudit/replaudit/internal/s3events"
 )
 
 // notificationDoc is the NotificationConfiguration XML document. Topic and
@@ -38,65 +40,34 @@ type notificationEntry struct {
 
 func (e notificationEntry) target() string { return e.Topic + e.Queue + e.CloudFunction }
 
-// keyFilter returns the entry's prefix and suffix.
-func (e notificationEntry) keyFilter() (prefix, suffix string) {
-	if e.Filter == nil {
-		return "", ""
-	}
-	for _, r := range e.Filter.S3Key.Rules {
-		switch strings.ToLower(r.Name) {
-		case "prefix":
-			prefix = r.Value
-		case "suffix":
-			suffix = r.Value
+// asTarget describes the entry in s3events' terms.
+func (e notificationEntry) asTarget() s3events.Target {
+	t := s3events.Target{ID: e.ID, ARN: e.target(), Events: e.Events}
+	if e.Filter != nil {
+		for _, r := range e.Filter.S3Key.Rules {
+			switch strings.ToLower(r.Name) {
+			case "prefix":
+				t.Filter.Prefix = r.Value
+			case "suffix":
+				t.Filter.Suffix = r.Value
+			}
 		}
 	}
-	return prefix, suffix
+	return t
 }
 
 // wants reports whether the entry subscribes to this event for this key.
-// eventName is written as in records, without the s3: prefix.
 func (e notificationEntry) wants(eventName, key string) bool {
-	prefix, suffix := e.keyFilter()
-	if !strings.HasPrefix(key, prefix) || !strings.HasSuffix(key, suffix) {
+	t := e.asTarget()
+	if !t.Filter.Matches(key) {
 		return false
 	}
-	for _, ev := range e.Events {
-		if eventTypeCovers(strings.TrimPrefix(ev, "s3:"), eventName) {
+	for _, ev := range t.Events {
+		if s3events.Covers(ev, eventName) {
 			return true
 		}
 	}
 	return false
-}
-
-// eventTypeCovers reports whether a configured type such as ObjectCreated:*
-// covers a concrete event name such as ObjectCreated:Put.
-func eventTypeCovers(configured, name string) bool {
-	if group, ok := strings.CutSuffix(configured, "*"); ok {
-		return strings.HasPrefix(name, group)
-	}
-	return configured == name
-}
-
-// knownEventTypes are the types the sandbox accepts in a configuration.
-var knownEventTypes = map[string]bool{}
-
-func init() {
-	for _, t := range []string{
-		"ObjectCreated:*", "ObjectCreated:Put", "ObjectCreated:Post", "ObjectCreated:Copy",
-		"ObjectCreated:CompleteMultipartUpload",
-		"ObjectRemoved:*", "ObjectRemoved:Delete", "ObjectRemoved:DeleteMarkerCreated",
-		"ObjectRestore:*", "ObjectRestore:Post", "ObjectRestore:Completed", "ObjectRestore:Delete",
-		"ReducedRedundancyLostObject",
-		"Replication:*", "Replication:OperationFailedReplication", "Replication:OperationMissedThreshold",
-		"Replication:OperationReplicatedAfterThreshold", "Replication:OperationNotTracked",
-		"LifecycleExpiration:*", "LifecycleExpiration:Delete", "LifecycleExpiration:DeleteMarkerCreated",
-		"LifecycleTransition", "IntelligentTiering",
-		"ObjectTagging:*", "ObjectTagging:Put", "ObjectTagging:Delete",
-		"ObjectAcl:Put",
-	} {
-		knownEventTypes["s3:"+t] = true
-	}
 }
 
 // parseNotification reads a PutBucketNotificationConfiguration body and
@@ -127,7 +98,7 @@ func parseNotification(body io.Reader, queueExists func(arn string) bool) (*noti
 			return nil, badRequest("InvalidArgument", "Configuration %q names no event.", e.ID)
 		}
 		for _, ev := range e.Events {
-			if !knownEventTypes[ev] {
+			if !s3events.Known(ev) {
 				return nil, badRequest("InvalidArgument", "The event is not supported for notifications: %s", ev)
 			}
 		}
@@ -145,7 +116,7 @@ func parseNotification(body io.Reader, queueExists func(arn string) bool) (*noti
 			}
 		}
 		for _, o := range all[:i] {
-			if overlaps(o, e) {
+			if s3events.Overlap(o.asTarget(), e.asTarget()) {
 				return nil, badRequest("InvalidArgument", "Configurations overlap. Configurations on the same bucket cannot share a common event type. (%s and %s)", label(o), label(e))
 			}
 		}
@@ -164,26 +135,4 @@ func label(e notificationEntry) string {
 		return e.ID
 	}
 	return e.target()
-}
-
-// overlaps follows S3: two entries conflict when some event type is covered
-// by both and their prefixes and suffixes can match the same key.
-func overlaps(a, b notificationEntry) bool {
-	shared := false
-	for _, x := range a.Events {
-		for _, y := range b.Events {
-			x, y := strings.TrimPrefix(x, "s3:"), strings.TrimPrefix(y, "s3:")
-			if eventTypeCovers(x, y) || eventTypeCovers(y, x) {
-				shared = true
-			}
-		}
-	}
-	if !shared {
-		return false
-	}
-	ap, as := a.keyFilter()
-	bp, bs := b.keyFilter()
-	prefixes := strings.HasPrefix(ap, bp) || strings.HasPrefix(bp, ap)
-	suffixes := strings.HasSuffix(as, bs) || strings.HasSuffix(bs, as)
-	return prefixes && suffixes
 }

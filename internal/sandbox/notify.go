@@ -2,12 +2,12 @@ package sandbox
 
 import (
 	"encoding/json"
-	"net/url"
 	"strings"
 
 	"github.com/johannesboyne/gofakes3"
 
 	"github.com/replaudit/replaudit/internal/replication"
+	"github.com/replaudit/replaudit/internal/s3events"
 )
 
 // record is one S3 event notification record in the documented JSON. It is
@@ -54,12 +54,6 @@ type replicationEventData struct {
 	FailureReason     string `json:"failureReason,omitempty"`
 }
 
-// EncodeKey writes a key as S3 event notifications do: URL-encoded, with +
-// for a space, and slashes left as they are.
-func EncodeKey(key string) string {
-	return strings.ReplaceAll(url.QueryEscape(key), "%2F", "/")
-}
-
 const ownerPrincipal = "A3SANDBOXOWNER"
 
 func recordOf(w write) record {
@@ -76,7 +70,7 @@ func recordOf(w write) record {
 	r.S3.Bucket.Name = w.bucket
 	r.S3.Bucket.OwnerIdentity.PrincipalID = ownerPrincipal
 	r.S3.Bucket.ARN = replication.BucketARN(w.bucket)
-	r.S3.Object.Key = EncodeKey(w.version.key)
+	r.S3.Object.Key = s3events.EncodeKey(w.version.key)
 	r.S3.Object.VersionID = w.version.id
 	if w.version.id == "" && w.version.deleteMarker {
 		r.S3.Object.VersionID = "null"
@@ -96,7 +90,7 @@ func (sb *Sandbox) notify(bucket, region string, rec record) {
 	if doc == nil {
 		return
 	}
-	key, _ := url.QueryUnescape(rec.S3.Object.Key)
+	key, _ := s3events.DecodeKey(rec.S3.Object.Key)
 	for _, q := range doc.Queues {
 		if !q.wants(rec.EventName, key) {
 			continue
