@@ -147,3 +147,19 @@ func ExampleConfig_Match() {
 	// everything -> dr-replica
 	// logs -> logs-replica
 }
+
+func TestRulesRoundTripThroughTheSDKShape(t *testing.T) {
+	rules := []replication.Rule{
+		{ID: "prefix", Priority: 1, Enabled: true, Filter: replication.Filter{Prefix: "logs/"}, DeleteMarkerReplication: true, Destination: dest("a")},
+		{ID: "tag", Priority: 2, Enabled: false, Filter: replication.Filter{Tags: map[string]string{"k": "v"}}, Destination: dest("b")},
+		{ID: "and", Priority: 3, Enabled: true, Filter: replication.Filter{Prefix: "p/", Tags: map[string]string{"a": "1", "b": "2"}},
+			Destination: replication.Destination{BucketARN: replication.BucketARN("c"), Account: "111122223333", StorageClass: "GLACIER_IR",
+				OwnerOverride: true, ReplicaKmsKeyID: "arn:aws:kms:ap-south-1:111122223333:key/k"},
+			ReplicationTime: true, Metrics: true, SseKmsEncryptedObjects: true, ReplicaModifications: true},
+	}
+	for _, r := range rules {
+		if got := replication.RuleFromSDK(r.ToSDK()); !(replication.Config{Rules: []replication.Rule{got}}).Equal(replication.Config{Rules: []replication.Rule{r}}) {
+			t.Errorf("round trip of %s:\ngot  %+v\nwant %+v", r.ID, got, r)
+		}
+	}
+}

@@ -1,0 +1,38 @@
+// Command replication-setup is the Lambda behind Custom::S3Replication: it
+// turns S3 replication on for existing buckets when the stack is created or
+// updated, and removes what it added when the stack is deleted.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/aws/aws-lambda-go/cfn"
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/replaudit/replaudit/internal/setup"
+)
+
+// deadlineMargin is how long before the Lambda deadline CloudFormation is
+// answered if the work is not done.
+const deadlineMargin = 10 * time.Second
+
+func main() {
+	log := lambdacontext.NewLogger()
+	slog.SetDefault(log)
+	cfg, err := config.LoadDefaultConfig(context.Background())
+	if err != nil {
+		log.Error("load AWS configuration", "error", err)
+		os.Exit(1)
+	}
+	s, err := setup.New(setup.NewClients(cfg), cfg.Region, log)
+	if err != nil {
+		log.Error("configure", "error", err)
+		os.Exit(1)
+	}
+	lambda.Start(cfn.LambdaWrap(setup.Guard(s.Handle, deadlineMargin, log)))
+}

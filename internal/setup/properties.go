@@ -1,0 +1,312 @@
+package setup
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Properties are the Custom::S3Replication resource's properties, parsed.
+type Properties struct {
+	SourceBucket            string
+	RoleArn                 string
+	Destinations            []Destination
+	Prefix                  string
+	Tags                    map[string]string
+	DeleteMarkerReplication bool
+	ReplicationTimeControl  bool
+	Metrics                 bool
+	ReplicateSseKmsObjects  bool
+	NotificationQueueArn    string
+}
+
+// Destination is one entry of the Destinations property.
+type Destination struct {
+	Bucket           string
+	Region           string // optional unless CreateIfMissing
+	StorageClass     string
+	Account          string
+	ReplicaKmsKeyArn string
+	CreateIfMissing  bool
+}
+
+// InvalidError lists every problem found in a resource's properties, one
+// sentence each.
+type InvalidError struct {
+	Problems []string
+}
+
+func (e *InvalidError) Error() string { return strings.Join(e.Problems, " ") }
+
+var (
+	bucketName  = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	regionName  = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$`)
+	roleARN     = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$`)
+	queueARN    = regexp.MustCompile(`^arn:aws[a-z-]*:sqs:([a-z0-9-]+):\d{12}:[\w-]+(\.fifo)?$`)
+	kmsKeyARN   = regexp.MustCompile(`^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/.+$`)
+	accountID   = regexp.MustCompile(`^\d{12}$`)
+	storageList = []string{"STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA",
+		"INTELLIGENT_TIERING", "GLACIER", "DEEP_ARCHIVE", "GLACIER_IR"}
+)
+
+// knownProperties are the resource's properties; CloudFormation adds
+// ServiceToken and ServiceTimeout itself.
+var knownProperties = map[string]bool{
+	"ServiceToken": true, "ServiceTimeout": true,
+	"SourceBucket": true, "RoleArn": true, "Destinations": true, "Prefix": true, "Tags": true,
+	"DeleteMarkerReplication": true, "ReplicationTimeControl": true, "Metrics": true,
+	"ReplicateSseKmsObjects": true, "NotificationQueueArn": true,
+}
+
+var knownDestinationProperties = map[string]bool{
+	"Bucket": true, "Region": true, "StorageClass": true, "Account": true,
+	"ReplicaKmsKeyArn": true, "CreateIfMissing": true,
+}
+
+// parser collects problems as it reads properties. CloudFormation sends
+// every scalar as a string ("true", "15"); sam local invoke and tests may
+// send JSON booleans. Both are accepted.
+type parser struct {
+	problems []string
+}
+
+func (p *parser) fail(format string, a ...any) {
+	p.problems = append(p.problems, fmt.Sprintf(format, a...))
+}
+
+func (p *parser) str(raw map[string]any, name, label string) string {
+	v, ok := raw[name]
+	if !ok || v == nil {
+		return ""
+	}
+	s, ok := v.(string)
+	if !ok {
+		p.fail("%s must be a string, not %s.", label, describe(v))
+		return ""
+	}
+	return strings.TrimSpace(s)
+}
+
+func (p *parser) boolean(raw map[string]any, name, label string, def bool) bool {
+	v, ok := raw[name]
+	if !ok || v == nil {
+		return def
+	}
+	switch v := v.(type) {
+	case bool:
+		return v
+	case string:
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "true":
+			return true
+		case "false":
+			return false
+		case "":
+			return def
+		}
+	}
+	p.fail("%s must be true or false, not %s.", label, describe(v))
+	return def
+}
+
+func describe(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil || len(b) > 60 {
+		return fmt.Sprintf("a %T", v)
+	}
+	return string(b)
+}
+
+// ParseProperties reads and checks a resource's properties. It returns an
+// *InvalidError naming each bad property in its own sentence.
+func ParseProperties(raw map[string]any) (Properties, error) {
+	p := &parser{}
+	var out Properties
+	var unknown []string
+	for k := range raw {
+		if !knownProperties[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	for _, k := range unknown {
+		p.fail("Unknown property %q.", k)
+	}
+
+	out.SourceBucket = p.str(raw, "SourceBucket", "SourceBucket")
+	switch {
+	case out.SourceBucket == "":
+		p.fail("SourceBucket is required.")
+	case !bucketName.MatchString(out.SourceBucket):
+		p.fail("SourceBucket %q is not a valid bucket name.", out.SourceBucket)
+	}
+	out.RoleArn = p.str(raw, "RoleArn", "RoleArn")
+	switch {
+	case out.RoleArn == "":
+		p.fail("RoleArn is required.")
+	case !roleARN.MatchString(out.RoleArn):
+		p.fail("RoleArn %q is not an IAM role ARN.", out.RoleArn)
+	}
+	out.Prefix = p.str(raw, "Prefix", "Prefix")
+	if len(out.Prefix) > 1024 {
+		p.fail("Prefix is longer than 1024 bytes.")
+	}
+	out.Tags = p.tags(raw["Tags"])
+	out.DeleteMarkerReplication = p.boolean(raw, "DeleteMarkerReplication", "DeleteMarkerReplication", len(out.Tags) == 0)
+	out.ReplicationTimeControl = p.boolean(raw, "ReplicationTimeControl", "ReplicationTimeControl", false)
+	out.Metrics = p.boolean(raw, "Metrics", "Metrics", true)
+	out.ReplicateSseKmsObjects = p.boolean(raw, "ReplicateSseKmsObjects", "ReplicateSseKmsObjects", false)
+	out.NotificationQueueArn = p.str(raw, "NotificationQueueArn", "NotificationQueueArn")
+	if out.NotificationQueueArn != "" && !queueARN.MatchString(out.NotificationQueueArn) {
+		p.fail("NotificationQueueArn %q is not an SQS queue ARN.", out.NotificationQueueArn)
+	}
+	if out.DeleteMarkerReplication && len(out.Tags) > 0 {
+		p.fail("DeleteMarkerReplication must be false with a Tags filter: S3 does not replicate delete markers for tag-filtered rules.")
+	}
+	if out.ReplicationTimeControl && !out.Metrics {
+		p.fail("ReplicationTimeControl needs Metrics: set Metrics to true.")
+	}
+	out.Destinations = p.destinations(raw["Destinations"])
+	seen := map[string]bool{}
+	for i, d := range out.Destinations {
+		label := fmt.Sprintf("Destinations[%d]", i)
+		if d.Bucket != "" && d.Bucket == out.SourceBucket {
+			p.fail("%s.Bucket is the SourceBucket: a bucket cannot replicate to itself.", label)
+		}
+		if d.Bucket != "" && seen[d.Bucket] {
+			p.fail("%s.Bucket %q is listed twice.", label, d.Bucket)
+		}
+		seen[d.Bucket] = true
+		if out.ReplicateSseKmsObjects && d.ReplicaKmsKeyArn == "" {
+			p.fail("%s has no ReplicaKmsKeyArn: ReplicateSseKmsObjects needs a KMS key in each destination.", label)
+		}
+		if !out.ReplicateSseKmsObjects && d.ReplicaKmsKeyArn != "" {
+			p.fail("%s.ReplicaKmsKeyArn is set but ReplicateSseKmsObjects is false: set it to true to replicate SSE-KMS objects.", label)
+		}
+	}
+	if len(p.problems) > 0 {
+		return out, &InvalidError{Problems: p.problems}
+	}
+	return out, nil
+}
+
+func (p *parser) tags(v any) map[string]string {
+	if v == nil {
+		return nil
+	}
+	if s, ok := v.(string); ok {
+		if strings.TrimSpace(s) == "" {
+			return nil
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(s), &m); err != nil {
+			p.fail("Tags must be a map of tag keys to values, not %s.", describe(v))
+			return nil
+		}
+		v = m
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		p.fail("Tags must be a map of tag keys to values, not %s.", describe(v))
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, val := range m {
+		s, ok := val.(string)
+		switch {
+		case k == "" || len(k) > 128:
+			p.fail("Tags has a key of %d characters: tag keys have 1 to 128.", len(k))
+		case !ok:
+			p.fail("Tags[%q] must be a string, not %s.", k, describe(val))
+		case len(s) > 256:
+			p.fail("Tags[%q] is longer than 256 characters.", k)
+		default:
+			out[k] = s
+		}
+	}
+	if len(out) > 10 {
+		p.fail("Tags has %d entries: an object carries at most 10 tags.", len(out))
+	}
+	return out
+}
+
+func (p *parser) destinations(v any) []Destination {
+	if s, ok := v.(string); ok && strings.TrimSpace(s) != "" {
+		var list []any
+		if err := json.Unmarshal([]byte(s), &list); err != nil {
+			p.fail("Destinations must be a list of {Bucket, Region, ...}, not %s.", describe(v))
+			return nil
+		}
+		v = list
+	}
+	list, ok := v.([]any)
+	if !ok || len(list) == 0 {
+		if v == nil || ok || v == "" {
+			p.fail("Destinations needs at least one destination.")
+		} else {
+			p.fail("Destinations must be a list of {Bucket, Region, ...}, not %s.", describe(v))
+		}
+		return nil
+	}
+	out := make([]Destination, 0, len(list))
+	for i, item := range list {
+		label := fmt.Sprintf("Destinations[%d]", i)
+		raw, ok := item.(map[string]any)
+		if !ok {
+			p.fail("%s must be a map with a Bucket, not %s.", label, describe(item))
+			continue
+		}
+		var unknown []string
+		for k := range raw {
+			if !knownDestinationProperties[k] {
+				unknown = append(unknown, k)
+			}
+		}
+		sort.Strings(unknown)
+		for _, k := range unknown {
+			p.fail("%s has an unknown property %q.", label, k)
+		}
+		d := Destination{
+			Bucket:           p.str(raw, "Bucket", label+".Bucket"),
+			Region:           p.str(raw, "Region", label+".Region"),
+			StorageClass:     strings.ToUpper(p.str(raw, "StorageClass", label+".StorageClass")),
+			Account:          p.str(raw, "Account", label+".Account"),
+			ReplicaKmsKeyArn: p.str(raw, "ReplicaKmsKeyArn", label+".ReplicaKmsKeyArn"),
+			CreateIfMissing:  p.boolean(raw, "CreateIfMissing", label+".CreateIfMissing", false),
+		}
+		switch {
+		case d.Bucket == "":
+			p.fail("%s.Bucket is required.", label)
+		case !bucketName.MatchString(d.Bucket):
+			p.fail("%s.Bucket %q is not a valid bucket name.", label, d.Bucket)
+		}
+		if d.Region != "" && !regionName.MatchString(d.Region) {
+			p.fail("%s.Region %q is not an AWS region name such as eu-west-1.", label, d.Region)
+		}
+		if d.CreateIfMissing && d.Region == "" {
+			p.fail("%s.Region is required with CreateIfMissing, to know where to create the bucket.", label)
+		}
+		if d.StorageClass != "" && !slices.Contains(storageList, d.StorageClass) {
+			p.fail("%s.StorageClass %q is not one of %s.", label, d.StorageClass, strings.Join(storageList, ", "))
+		}
+		if d.Account != "" && !accountID.MatchString(d.Account) {
+			p.fail("%s.Account %q is not a 12-digit account id.", label, d.Account)
+		}
+		if d.ReplicaKmsKeyArn != "" && !kmsKeyARN.MatchString(d.ReplicaKmsKeyArn) {
+			p.fail("%s.ReplicaKmsKeyArn %q is not a KMS key ARN.", label, d.ReplicaKmsKeyArn)
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// queueRegion returns the region in an SQS queue ARN.
+func queueRegion(arn string) string {
+	if m := queueARN.FindStringSubmatch(arn); m != nil {
+		return m[1]
+	}
+	return ""
+}

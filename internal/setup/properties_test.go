@@ -1,0 +1,120 @@
+package setup_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/replaudit/replaudit/internal/setup"
+)
+
+func TestEachInvalidPropertyGetsItsOwnSentence(t *testing.T) {
+	raw := map[string]any{
+		"SourceBucket":         "Not_A_Bucket",
+		"RoleArn":              "role/replication",
+		"Prefix":               "p/",
+		"Tags":                 map[string]any{"team": "data"},
+		"Metrics":              "maybe",
+		"NotificationQueueArn": "arn:aws:sns:us-east-1:111122223333:topic",
+		"Destinations": []any{
+			map[string]any{"Bucket": "dst", "Region": "mars-1", "StorageClass": "COLD", "Account": "12", "Colour": "red", "CreateIfMissing": "yes"},
+			map[string]any{"Region": "eu-west-1"},
+		},
+		"Frobnicate": "true",
+	}
+	_, err := setup.ParseProperties(raw)
+	var inv *setup.InvalidError
+	if !errors.As(err, &inv) {
+		t.Fatalf("got %v, want an InvalidError", err)
+	}
+	want := []string{
+		`Unknown property "Frobnicate".`,
+		`SourceBucket "Not_A_Bucket" is not a valid bucket name.`,
+		`RoleArn "role/replication" is not an IAM role ARN.`,
+		`Metrics must be true or false, not "maybe".`,
+		`NotificationQueueArn "arn:aws:sns:us-east-1:111122223333:topic" is not an SQS queue ARN.`,
+		`Destinations[0] has an unknown property "Colour".`,
+		`Destinations[0].CreateIfMissing must be true or false, not "yes".`,
+		`Destinations[0].Region "mars-1" is not an AWS region name such as eu-west-1.`,
+		`Destinations[0].StorageClass "COLD" is not one of`,
+		`Destinations[0].Account "12" is not a 12-digit account id.`,
+		`Destinations[1].Bucket is required.`,
+	}
+	for _, w := range want {
+		found := 0
+		for _, p := range inv.Problems {
+			if strings.HasPrefix(p, w) {
+				found++
+			}
+		}
+		if found != 1 {
+			t.Errorf("%d sentences say %q; problems:\n%s", found, w, strings.Join(inv.Problems, "\n"))
+		}
+	}
+	if len(inv.Problems) != len(want) {
+		t.Errorf("got %d sentences, want %d:\n%s", len(inv.Problems), len(want), strings.Join(inv.Problems, "\n"))
+	}
+	for _, p := range inv.Problems {
+		if !strings.HasSuffix(p, ".") {
+			t.Errorf("not a sentence: %q", p)
+		}
+	}
+}
+
+func TestPropertyRulesThatSpanProperties(t *testing.T) {
+	base := func() map[string]any {
+		return map[string]any{"SourceBucket": "src", "RoleArn": "arn:aws:iam::111122223333:role/r",
+			"Destinations": []any{map[string]any{"Bucket": "dst"}}}
+	}
+	cases := []struct {
+		name string
+		mod  func(map[string]any)
+		want string
+	}{
+		{"no destinations", func(m map[string]any) { delete(m, "Destinations") }, "Destinations needs at least one destination."},
+		{"delete markers with tags", func(m map[string]any) {
+			m["Tags"] = map[string]any{"k": "v"}
+			m["DeleteMarkerReplication"] = "true"
+		}, "DeleteMarkerReplication must be false with a Tags filter"},
+		{"RTC without metrics", func(m map[string]any) { m["ReplicationTimeControl"], m["Metrics"] = "true", "false" }, "ReplicationTimeControl needs Metrics"},
+		{"SSE-KMS without a key", func(m map[string]any) { m["ReplicateSseKmsObjects"] = "true" }, "Destinations[0] has no ReplicaKmsKeyArn"},
+		{"a key without SSE-KMS", func(m map[string]any) {
+			m["Destinations"] = []any{map[string]any{"Bucket": "dst", "ReplicaKmsKeyArn": "arn:aws:kms:ap-south-1:111122223333:key/abc"}}
+		}, "ReplicateSseKmsObjects is false"},
+		{"the source as a destination", func(m map[string]any) { m["Destinations"] = []any{map[string]any{"Bucket": "src"}} }, "cannot replicate to itself"},
+		{"CreateIfMissing without a region", func(m map[string]any) {
+			m["Destinations"] = []any{map[string]any{"Bucket": "dst", "CreateIfMissing": true}}
+		}, "Destinations[0].Region is required with CreateIfMissing"},
+		{"the same destination twice", func(m map[string]any) {
+			m["Destinations"] = []any{map[string]any{"Bucket": "dst"}, map[string]any{"Bucket": "dst"}}
+		}, `Destinations[1].Bucket "dst" is listed twice.`},
+		{"destinations as a JSON string that is not a list", func(m map[string]any) { m["Destinations"] = "{oops" }, "Destinations must be a list"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := base()
+			c.mod(m)
+			_, err := setup.ParseProperties(m)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("got %v, want %q", err, c.want)
+			}
+		})
+	}
+	t.Run("defaults", func(t *testing.T) {
+		p, err := setup.ParseProperties(base())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !p.DeleteMarkerReplication || !p.Metrics || p.ReplicationTimeControl || p.ReplicateSseKmsObjects {
+			t.Errorf("defaults: got %+v", p)
+		}
+	})
+	t.Run("a tag filter turns delete markers off by default", func(t *testing.T) {
+		m := base()
+		m["Tags"] = `{"team":"data"}`
+		p, err := setup.ParseProperties(m)
+		if err != nil || p.DeleteMarkerReplication || p.Tags["team"] != "data" {
+			t.Errorf("got %+v, %v", p, err)
+		}
+	})
+}

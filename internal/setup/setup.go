@@ -1,0 +1,604 @@
+package setup
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/cfn"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/replaudit/replaudit/internal/replication"
+	"github.com/replaudit/replaudit/internal/s3events"
+)
+
+// S3 holds the S3 calls the setup makes.
+type S3 interface {
+	GetBucketLocation(context.Context, *s3.GetBucketLocationInput, ...func(*s3.Options)) (*s3.GetBucketLocationOutput, error)
+	CreateBucket(context.Context, *s3.CreateBucketInput, ...func(*s3.Options)) (*s3.CreateBucketOutput, error)
+	PutPublicAccessBlock(context.Context, *s3.PutPublicAccessBlockInput, ...func(*s3.Options)) (*s3.PutPublicAccessBlockOutput, error)
+	PutBucketPolicy(context.Context, *s3.PutBucketPolicyInput, ...func(*s3.Options)) (*s3.PutBucketPolicyOutput, error)
+	GetBucketVersioning(context.Context, *s3.GetBucketVersioningInput, ...func(*s3.Options)) (*s3.GetBucketVersioningOutput, error)
+	PutBucketVersioning(context.Context, *s3.PutBucketVersioningInput, ...func(*s3.Options)) (*s3.PutBucketVersioningOutput, error)
+	GetBucketReplication(context.Context, *s3.GetBucketReplicationInput, ...func(*s3.Options)) (*s3.GetBucketReplicationOutput, error)
+	PutBucketReplication(context.Context, *s3.PutBucketReplicationInput, ...func(*s3.Options)) (*s3.PutBucketReplicationOutput, error)
+	DeleteBucketReplication(context.Context, *s3.DeleteBucketReplicationInput, ...func(*s3.Options)) (*s3.DeleteBucketReplicationOutput, error)
+	GetBucketNotificationConfiguration(context.Context, *s3.GetBucketNotificationConfigurationInput, ...func(*s3.Options)) (*s3.GetBucketNotificationConfigurationOutput, error)
+	PutBucketNotificationConfiguration(context.Context, *s3.PutBucketNotificationConfigurationInput, ...func(*s3.Options)) (*s3.PutBucketNotificationConfigurationOutput, error)
+}
+
+// Clients returns the S3 client for a region. Buckets must be addressed in
+// their own region; GetBucketLocation works from any.
+type Clients func(region string) S3
+
+// Setup turns replication on for existing buckets, and off again, as the
+// Custom::S3Replication resource.
+type Setup struct {
+	clients Clients
+	home    string // the region to ask GetBucketLocation in
+	log     *slog.Logger
+}
+
+// New returns a Setup. home is the function's own region.
+func New(clients Clients, home string, log *slog.Logger) (*Setup, error) {
+	if clients == nil {
+		return nil, errors.New("setup: no S3 clients")
+	}
+	if home == "" {
+		return nil, errors.New("setup: no home region")
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Setup{clients: clients, home: home, log: log}, nil
+}
+
+// owner identifies what one resource of one stack owns: the rule IDs and
+// notification entry IDs it writes all start with it.
+func owner(ev cfn.Event) string {
+	sum := sha256.Sum256([]byte(ev.StackID + "/" + ev.LogicalResourceID))
+	return "replaudit-" + hex.EncodeToString(sum[:])[:10]
+}
+
+// physicalID is stable for a source bucket, so that only a new source makes
+// CloudFormation replace (and delete) the resource.
+func physicalID(ev cfn.Event, p Properties) string {
+	return owner(ev) + ":" + p.SourceBucket
+}
+
+func ruleID(own, bucket string) string { return own + "-" + bucket }
+
+// Handle is the cfn.CustomResourceFunction for Custom::S3Replication.
+func (s *Setup) Handle(ctx context.Context, ev cfn.Event) (string, map[string]any, error) {
+	log := s.log.With("requestType", ev.RequestType, "logicalId", ev.LogicalResourceID, "physicalId", ev.PhysicalResourceID)
+	if ev.RequestType == cfn.RequestDelete {
+		p, err := ParseProperties(ev.ResourceProperties)
+		if err != nil {
+			// Nothing was ever applied from properties that do not parse.
+			log.Warn("delete with invalid properties: nothing to remove", "error", err)
+			return ev.PhysicalResourceID, nil, nil
+		}
+		err = s.remove(ctx, owner(ev), p)
+		if err == nil {
+			log.Info("removed", "sourceBucket", p.SourceBucket)
+		}
+		return ev.PhysicalResourceID, nil, err
+	}
+	p, err := ParseProperties(ev.ResourceProperties)
+	if err != nil {
+		return ev.PhysicalResourceID, nil, err
+	}
+	id := physicalID(ev, p)
+	data, err := s.apply(ctx, owner(ev), p)
+	if err != nil {
+		return id, nil, err
+	}
+	log.Info("applied", "sourceBucket", p.SourceBucket, "rules", data["RuleIds"])
+	return id, data, nil
+}
+
+// located is a bucket and its region.
+type located struct {
+	bucket, region string
+	exists         bool
+}
+
+func (s *Setup) locate(ctx context.Context, bucket string) (located, error) {
+	out, err := s.clients(s.home).GetBucketLocation(ctx, &s3.GetBucketLocationInput{Bucket: aws.String(bucket)})
+	if code(err) == "NoSuchBucket" {
+		return located{bucket: bucket}, nil
+	}
+	if err != nil {
+		return located{}, fmt.Errorf("locate bucket %s: %w", bucket, err)
+	}
+	region := string(out.LocationConstraint)
+	switch region {
+	case "":
+		region = "us-east-1"
+	case "EU":
+		region = "eu-west-1"
+	}
+	return located{bucket: bucket, region: region, exists: true}, nil
+}
+
+func code(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+// apply brings the buckets to the state the properties describe, touching
+// only what this resource owns. It makes no write until every check passed.
+func (s *Setup) apply(ctx context.Context, own string, p Properties) (map[string]any, error) {
+	src, err := s.locate(ctx, p.SourceBucket)
+	if err != nil {
+		return nil, err
+	}
+	var problems []string
+	if !src.exists {
+		problems = append(problems, fmt.Sprintf("SourceBucket %q does not exist, or this account cannot see it.", p.SourceBucket))
+	}
+	if p.NotificationQueueArn != "" && src.exists && queueRegion(p.NotificationQueueArn) != src.region {
+		problems = append(problems, fmt.Sprintf("NotificationQueueArn is in %s but SourceBucket %s is in %s: S3 notifies only queues in the bucket's region.",
+			queueRegion(p.NotificationQueueArn), p.SourceBucket, src.region))
+	}
+	dsts := make([]located, len(p.Destinations))
+	var notesText []string
+	for i, d := range p.Destinations {
+		label := fmt.Sprintf("Destinations[%d]", i)
+		loc, err := s.locate(ctx, d.Bucket)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case !loc.exists && !d.CreateIfMissing:
+			problems = append(problems, fmt.Sprintf("%s.Bucket %q does not exist: create it, or set CreateIfMissing to true.", label, d.Bucket))
+		case !loc.exists:
+			loc.region = d.Region
+		case d.Region != "" && d.Region != loc.region:
+			problems = append(problems, fmt.Sprintf("%s.Region says %s but bucket %s is in %s.", label, d.Region, d.Bucket, loc.region))
+		}
+		if src.exists && loc.region == src.region {
+			notesText = append(notesText, fmt.Sprintf("%s is in %s like the source: this is same-region replication.", d.Bucket, src.region))
+		}
+		dsts[i] = loc
+	}
+	if len(problems) > 0 {
+		return nil, &InvalidError{Problems: problems}
+	}
+
+	rules, err := s.planRules(ctx, own, p, src)
+	if err != nil {
+		return nil, err
+	}
+	notes, err := s.planNotifications(ctx, own, p.NotificationQueueArn, p.Prefix, src)
+	if err != nil {
+		return nil, err
+	}
+
+	// Every check passed: write.
+	for i, d := range p.Destinations {
+		if !dsts[i].exists {
+			if err := s.createDestination(ctx, d); err != nil {
+				return nil, err
+			}
+			notesText = append(notesText, fmt.Sprintf("Created %s in %s; it is kept when the stack is deleted.", d.Bucket, d.Region))
+		}
+	}
+	if err := s.enableVersioning(ctx, src); err != nil {
+		return nil, err
+	}
+	for _, d := range dsts {
+		if err := s.enableVersioning(ctx, d); err != nil {
+			return nil, err
+		}
+	}
+	if err := rules.write(ctx); err != nil {
+		return nil, err
+	}
+	if err := notes.write(ctx); err != nil {
+		return nil, err
+	}
+	arns := make([]string, len(p.Destinations))
+	kinds := make([]string, len(p.Destinations))
+	for i, d := range p.Destinations {
+		arns[i] = replication.BucketARN(d.Bucket)
+		kinds[i] = "cross-region"
+		if dsts[i].region == src.region {
+			kinds[i] = "same-region"
+		}
+	}
+	data := map[string]any{
+		"SourceBucketArn":       replication.BucketARN(p.SourceBucket),
+		"DestinationBucketArns": strings.Join(arns, ","),
+		"RuleIds":               strings.Join(rules.ids, ","),
+		"ReplicationKinds":      strings.Join(kinds, ","),
+	}
+	if len(notesText) > 0 {
+		data["Notes"] = strings.Join(notesText, " ")
+	}
+	return data, nil
+}
+
+func (s *Setup) enableVersioning(ctx context.Context, b located) error {
+	c := s.clients(b.region)
+	out, err := c.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: aws.String(b.bucket)})
+	if err != nil {
+		return fmt.Errorf("read versioning of %s: %w", b.bucket, err)
+	}
+	if out.Status == types.BucketVersioningStatusEnabled {
+		return nil
+	}
+	_, err = c.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{
+		Bucket:                  aws.String(b.bucket),
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled},
+	})
+	if err != nil {
+		return fmt.Errorf("enable versioning on %s: %w", b.bucket, err)
+	}
+	return nil
+}
+
+// createDestination makes a missing destination bucket: versioned, public
+// access blocked, and a policy that refuses requests without TLS.
+func (s *Setup) createDestination(ctx context.Context, d Destination) error {
+	c := s.clients(d.Region)
+	in := &s3.CreateBucketInput{Bucket: aws.String(d.Bucket)}
+	if d.Region != "us-east-1" {
+		in.CreateBucketConfiguration = &types.CreateBucketConfiguration{LocationConstraint: types.BucketLocationConstraint(d.Region)}
+	}
+	if _, err := c.CreateBucket(ctx, in); err != nil && code(err) != "BucketAlreadyOwnedByYou" {
+		return fmt.Errorf("create destination bucket %s in %s: %w", d.Bucket, d.Region, err)
+	}
+	_, err := c.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{
+		Bucket: aws.String(d.Bucket),
+		PublicAccessBlockConfiguration: &types.PublicAccessBlockConfiguration{
+			BlockPublicAcls: aws.Bool(true), IgnorePublicAcls: aws.Bool(true),
+			BlockPublicPolicy: aws.Bool(true), RestrictPublicBuckets: aws.Bool(true),
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("block public access on %s: %w", d.Bucket, err)
+	}
+	arn := replication.BucketARN(d.Bucket)
+	policy := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Sid":"DenyInsecureTransport","Effect":"Deny","Principal":"*","Action":"s3:*","Resource":[%q,%q],"Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}`, arn, arn+"/*")
+	if _, err := c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(d.Bucket), Policy: aws.String(policy)}); err != nil {
+		return fmt.Errorf("put TLS-only policy on %s: %w", d.Bucket, err)
+	}
+	return nil
+}
+
+// desiredRules are this resource's rules, one per destination.
+func desiredRules(own string, p Properties) []replication.Rule {
+	out := make([]replication.Rule, len(p.Destinations))
+	for i, d := range p.Destinations {
+		out[i] = replication.Rule{
+			ID:      ruleID(own, d.Bucket),
+			Enabled: true,
+			Filter:  replication.Filter{Prefix: p.Prefix, Tags: p.Tags},
+			Destination: replication.Destination{
+				BucketARN: replication.BucketARN(d.Bucket), Account: d.Account, StorageClass: d.StorageClass,
+				ReplicaKmsKeyID: d.ReplicaKmsKeyArn, OwnerOverride: d.Account != "",
+			},
+			DeleteMarkerReplication: p.DeleteMarkerReplication,
+			ReplicationTime:         p.ReplicationTimeControl,
+			Metrics:                 p.Metrics,
+			SseKmsEncryptedObjects:  p.ReplicateSseKmsObjects,
+		}
+	}
+	return out
+}
+
+func (s *Setup) readRules(ctx context.Context, c S3, bucket string) (*types.ReplicationConfiguration, error) {
+	out, err := c.GetBucketReplication(ctx, &s3.GetBucketReplicationInput{Bucket: aws.String(bucket)})
+	if code(err) == "ReplicationConfigurationNotFoundError" {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read replication configuration of %s: %w", bucket, err)
+	}
+	return out.ReplicationConfiguration, nil
+}
+
+// split separates the rules this resource owns from everyone else's.
+func split(own string, cfg *types.ReplicationConfiguration) (foreign, mine []types.ReplicationRule) {
+	if cfg == nil {
+		return nil, nil
+	}
+	for _, r := range cfg.Rules {
+		if strings.HasPrefix(aws.ToString(r.ID), own+"-") {
+			mine = append(mine, r)
+		} else {
+			foreign = append(foreign, r)
+		}
+	}
+	return foreign, mine
+}
+
+// rulesPlan is a replication configuration to write, or nil when the
+// bucket already holds it.
+type rulesPlan struct {
+	c      S3
+	bucket string
+	next   *types.ReplicationConfiguration
+	ids    []string
+}
+
+func (r rulesPlan) write(ctx context.Context) error {
+	if r.next == nil {
+		return nil
+	}
+	_, err := r.c.PutBucketReplication(ctx, &s3.PutBucketReplicationInput{Bucket: aws.String(r.bucket), ReplicationConfiguration: r.next})
+	if err != nil {
+		return fmt.Errorf("write replication configuration of %s: %w", r.bucket, err)
+	}
+	return nil
+}
+
+// planRules merges this resource's rules into the source's configuration by
+// rule ID, keeping every other rule as it is.
+func (s *Setup) planRules(ctx context.Context, own string, p Properties, src located) (rulesPlan, error) {
+	c := s.clients(src.region)
+	current, err := s.readRules(ctx, c, p.SourceBucket)
+	if err != nil {
+		return rulesPlan{}, err
+	}
+	foreign, mine := split(own, current)
+	role := p.RoleArn
+	if len(foreign) > 0 {
+		if r := aws.ToString(current.Role); r != p.RoleArn {
+			return rulesPlan{}, fmt.Errorf("SourceBucket %s already replicates %d rule(s) of its own with role %s; a bucket has one replication role, so RoleArn %s would change theirs. Set RoleArn to %s, or move those rules first.",
+				p.SourceBucket, len(foreign), r, p.RoleArn, r)
+		}
+		for _, r := range foreign {
+			if r.Filter == nil && r.Prefix != nil {
+				return rulesPlan{}, fmt.Errorf("SourceBucket %s has rule %q in the old V1 schema (Prefix without Filter); S3 cannot mix it with the V2 rules replaudit writes. Rewrite it with a Filter first.",
+					p.SourceBucket, aws.ToString(r.ID))
+			}
+		}
+	}
+	// Keep the priorities this resource already holds when they are still
+	// free; place new rules above every other rule's priority.
+	used := map[int32]bool{}
+	top := int32(0)
+	for _, r := range foreign {
+		used[aws.ToInt32(r.Priority)] = true
+		top = max(top, aws.ToInt32(r.Priority))
+	}
+	held := map[string]int32{}
+	for _, r := range mine {
+		held[aws.ToString(r.ID)] = aws.ToInt32(r.Priority)
+	}
+	desired := desiredRules(own, p)
+	for i := range desired {
+		if pr, ok := held[desired[i].ID]; ok && pr > 0 && !used[pr] {
+			desired[i].Priority = pr
+			used[pr] = true
+		}
+	}
+	for i := range desired {
+		if desired[i].Priority == 0 {
+			for top++; used[top]; top++ {
+			}
+			desired[i].Priority = top
+			used[top] = true
+		}
+	}
+	merged := &types.ReplicationConfiguration{Role: aws.String(role), Rules: append([]types.ReplicationRule{}, foreign...)}
+	ids := make([]string, len(desired))
+	for i, r := range desired {
+		merged.Rules = append(merged.Rules, r.ToSDK())
+		ids[i] = r.ID
+	}
+	model := replication.ConfigFromSDK(merged)
+	if err := model.Validate(); err != nil {
+		return rulesPlan{}, fmt.Errorf("the merged replication configuration of %s is not valid: %w", p.SourceBucket, err)
+	}
+	plan := rulesPlan{c: c, bucket: p.SourceBucket, ids: ids}
+	if current == nil || !replication.ConfigFromSDK(current).Equal(model) {
+		plan.next = merged
+	}
+	return plan, nil
+}
+
+// notificationEvents are the event types the auditor needs, one entry each.
+var notificationEvents = []struct {
+	suffix string
+	event  types.Event
+}{
+	{"created", "s3:ObjectCreated:*"},
+	{"removed", "s3:ObjectRemoved:*"},
+	{"replication", "s3:Replication:*"},
+}
+
+func ownsEntry(own string, id *string) bool { return strings.HasPrefix(aws.ToString(id), own+"-") }
+
+// notificationsPlan is a notification configuration to write, or nil when
+// the bucket already holds it.
+type notificationsPlan struct {
+	c      S3
+	bucket string
+	next   *types.NotificationConfiguration
+}
+
+func (n notificationsPlan) write(ctx context.Context) error {
+	if n.next == nil {
+		return nil
+	}
+	_, err := n.c.PutBucketNotificationConfiguration(ctx, &s3.PutBucketNotificationConfigurationInput{Bucket: aws.String(n.bucket), NotificationConfiguration: n.next})
+	if err != nil {
+		return fmt.Errorf("write notification configuration of %s: %w", n.bucket, err)
+	}
+	return nil
+}
+
+// planNotifications read-modify-writes the source's notification
+// configuration: this resource's queue entries are replaced, every other
+// entry and the EventBridge setting are kept. An overlap with another
+// entry, which S3 would refuse, is reported by name.
+func (s *Setup) planNotifications(ctx context.Context, own, queue, prefix string, src located) (notificationsPlan, error) {
+	c := s.clients(src.region)
+	plan := notificationsPlan{c: c, bucket: src.bucket}
+	cur, err := c.GetBucketNotificationConfiguration(ctx, &s3.GetBucketNotificationConfigurationInput{Bucket: aws.String(src.bucket)})
+	if err != nil {
+		return plan, fmt.Errorf("read notification configuration of %s: %w", src.bucket, err)
+	}
+	next := &types.NotificationConfiguration{
+		TopicConfigurations:          cur.TopicConfigurations,
+		LambdaFunctionConfigurations: cur.LambdaFunctionConfigurations,
+		EventBridgeConfiguration:     cur.EventBridgeConfiguration,
+	}
+	var before []types.QueueConfiguration
+	for _, q := range cur.QueueConfigurations {
+		if ownsEntry(own, q.Id) {
+			before = append(before, q)
+		} else {
+			next.QueueConfigurations = append(next.QueueConfigurations, q)
+		}
+	}
+	var mine []types.QueueConfiguration
+	if queue != "" {
+		for _, e := range notificationEvents {
+			q := types.QueueConfiguration{Id: aws.String(own + "-" + e.suffix), QueueArn: aws.String(queue), Events: []types.Event{e.event}}
+			if prefix != "" {
+				q.Filter = &types.NotificationConfigurationFilter{Key: &types.S3KeyFilter{FilterRules: []types.FilterRule{{Name: types.FilterRuleNamePrefix, Value: aws.String(prefix)}}}}
+			}
+			mine = append(mine, q)
+		}
+		if err := overlapError(src.bucket, own, mine, cur); err != nil {
+			return plan, err
+		}
+	}
+	if !sameQueues(before, mine) {
+		next.QueueConfigurations = append(next.QueueConfigurations, mine...)
+		plan.next = next
+	}
+	return plan, nil
+}
+
+// targets describes every entry of a configuration that this resource does
+// not own, in s3events' terms.
+func targets(own string, cur *s3.GetBucketNotificationConfigurationOutput) []s3events.Target {
+	var out []s3events.Target
+	add := func(id *string, arn string, evs []types.Event, f *types.NotificationConfigurationFilter) {
+		if ownsEntry(own, id) {
+			return
+		}
+		t := s3events.Target{ID: aws.ToString(id), ARN: arn}
+		for _, e := range evs {
+			t.Events = append(t.Events, string(e))
+		}
+		if f != nil && f.Key != nil {
+			for _, r := range f.Key.FilterRules {
+				switch strings.ToLower(string(r.Name)) {
+				case "prefix":
+					t.Filter.Prefix = aws.ToString(r.Value)
+				case "suffix":
+					t.Filter.Suffix = aws.ToString(r.Value)
+				}
+			}
+		}
+		out = append(out, t)
+	}
+	for _, q := range cur.QueueConfigurations {
+		add(q.Id, aws.ToString(q.QueueArn), q.Events, q.Filter)
+	}
+	for _, q := range cur.TopicConfigurations {
+		add(q.Id, aws.ToString(q.TopicArn), q.Events, q.Filter)
+	}
+	for _, q := range cur.LambdaFunctionConfigurations {
+		add(q.Id, aws.ToString(q.LambdaFunctionArn), q.Events, q.Filter)
+	}
+	return out
+}
+
+func overlapError(bucket, own string, mine []types.QueueConfiguration, cur *s3.GetBucketNotificationConfigurationOutput) error {
+	var clashes []string
+	for _, m := range mine {
+		t := s3events.Target{ID: aws.ToString(m.Id), Events: []string{string(m.Events[0])}}
+		if m.Filter != nil {
+			t.Filter.Prefix = aws.ToString(m.Filter.Key.FilterRules[0].Value)
+		}
+		for _, o := range targets(own, cur) {
+			if s3events.Overlap(t, o) {
+				clashes = append(clashes, fmt.Sprintf("entry %q (%s to %s) overlaps the %s events replaudit needs", o.ID, strings.Join(o.Events, ","), o.ARN, t.Events[0]))
+			}
+		}
+	}
+	if len(clashes) == 0 {
+		return nil
+	}
+	sort.Strings(clashes)
+	return fmt.Errorf("NotificationQueueArn: bucket %s already has notifications S3 will not let overlap with replaudit's: %s. Narrow or remove them, or leave NotificationQueueArn empty",
+		bucket, strings.Join(clashes, "; "))
+}
+
+func sameQueues(a, b []types.QueueConfiguration) bool {
+	key := func(qs []types.QueueConfiguration) string {
+		var parts []string
+		for _, q := range qs {
+			p := aws.ToString(q.Id) + "|" + aws.ToString(q.QueueArn)
+			for _, e := range q.Events {
+				p += "|" + string(e)
+			}
+			if q.Filter != nil && q.Filter.Key != nil {
+				for _, r := range q.Filter.Key.FilterRules {
+					p += "|" + strings.ToLower(string(r.Name)) + "=" + aws.ToString(r.Value)
+				}
+			}
+			parts = append(parts, p)
+		}
+		sort.Strings(parts)
+		return strings.Join(parts, "\n")
+	}
+	return key(a) == key(b)
+}
+
+// remove takes out what this resource added, its rules and its notification
+// entries, and nothing else. Versioning stays on and no bucket is deleted.
+// A source that is gone, or holds nothing of this resource's, is success.
+func (s *Setup) remove(ctx context.Context, own string, p Properties) error {
+	src, err := s.locate(ctx, p.SourceBucket)
+	if err != nil {
+		return err
+	}
+	if !src.exists {
+		return nil
+	}
+	c := s.clients(src.region)
+	current, err := s.readRules(ctx, c, p.SourceBucket)
+	if err != nil {
+		return err
+	}
+	foreign, mine := split(own, current)
+	switch {
+	case len(mine) == 0:
+	case len(foreign) == 0:
+		if _, err := c.DeleteBucketReplication(ctx, &s3.DeleteBucketReplicationInput{Bucket: aws.String(p.SourceBucket)}); err != nil {
+			return fmt.Errorf("delete replication configuration of %s: %w", p.SourceBucket, err)
+		}
+	default:
+		_, err := c.PutBucketReplication(ctx, &s3.PutBucketReplicationInput{
+			Bucket:                   aws.String(p.SourceBucket),
+			ReplicationConfiguration: &types.ReplicationConfiguration{Role: current.Role, Rules: foreign},
+		})
+		if err != nil {
+			return fmt.Errorf("write replication configuration of %s: %w", p.SourceBucket, err)
+		}
+	}
+	notes, err := s.planNotifications(ctx, own, "", "", src)
+	if err != nil {
+		return err
+	}
+	return notes.write(ctx)
+}
