@@ -49,6 +49,8 @@ $(RIE): go.mod
 $(DYNALITE):
 	@command -v node >/dev/null 2>&1 || { echo "make: node is missing: the sandbox runs DynamoDB on dynalite, a Node.js program (Debian: apt-get install nodejs npm)"; exit 1; }
 	@command -v npm >/dev/null 2>&1 || { echo "make: npm is missing: it installs dynalite (Debian: apt-get install npm)"; exit 1; }
+	@major=$$(node -p 'process.versions.node.split(".")[0]'); [ "$$major" -ge 20 ] || \
+		echo "make: warning: dynalite $(DYNALITE_VERSION) asks for Node.js 20 or newer; this is $$(node --version)"
 	mkdir -p $(TOOLS)
 	cd $(TOOLS) && npm install --no-audit --no-fund --loglevel=error dynalite@$(DYNALITE_VERSION)
 

@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -115,6 +118,68 @@ func TestDemoTellsTheWholeStory(t *testing.T) {
 	} {
 		if !strings.Contains(story, want) {
 			t.Errorf("the demo never says %q:\n%s", want, story)
+		}
+	}
+}
+
+func TestSandboxProcessStopsDynaliteOnSIGTERM(t *testing.T) {
+	if _, err := os.Stat("../../.tools/node_modules/dynalite/cli.js"); err != nil {
+		if os.Getenv("REPLAUDIT_REQUIRE_TOOLS") != "" {
+			t.Fatal("dynalite is missing: run make tools")
+		}
+		t.Skip("dynalite is missing (make tools)")
+	}
+	bin := filepath.Join(t.TempDir(), "replaudit")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	envFile := filepath.Join(t.TempDir(), "sandbox.env")
+	cmd := exec.Command(bin, "sandbox", "--env-file", envFile)
+	cmd.Dir = "../.." // where make tools put dynalite
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if b, _ := os.ReadFile(envFile); len(b) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no env file after 15s: %s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A child belongs to the thread that started it: read every thread's list.
+	var kids []string
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", cmd.Process.Pid))
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		kids = append(kids, strings.Fields(string(b))...)
+	}
+	if len(kids) == 0 {
+		t.Fatal("the sandbox has no child process; dynalite should be one")
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sandbox did not exit within 10s of SIGTERM")
+	}
+	for _, pid := range kids {
+		if _, err := os.Stat("/proc/" + pid + "/cmdline"); err == nil {
+			if b, _ := os.ReadFile("/proc/" + pid + "/stat"); !strings.Contains(string(b), ") Z ") {
+				t.Errorf("child %s (dynalite) outlived the sandbox", pid)
+			}
 		}
 	}
 }

@@ -87,9 +87,10 @@ func RuleFromSDK(x types.ReplicationRule) Rule {
 		Priority: aws.ToInt32(x.Priority),
 		Enabled:  x.Status == types.ReplicationRuleStatusEnabled,
 	}
+	//lint:ignore SA1019 the deprecated V1 Prefix is how a V1 rule shows itself
 	if x.Prefix != nil && x.Filter == nil {
 		r.LegacyPrefix = true
-		r.Filter.Prefix = *x.Prefix
+		r.Filter.Prefix = *x.Prefix //lint:ignore SA1019 as above
 		r.DeleteMarkerReplication = true
 	}
 	if f := x.Filter; f != nil {

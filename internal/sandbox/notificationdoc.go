@@ -73,8 +73,8 @@ func (e notificationEntry) wants(eventName, key string) bool {
 // parseNotification reads a PutBucketNotificationConfiguration body and
 // checks it as S3 does: known event types, at most one prefix and one suffix
 // rule per entry, and no two entries that overlap on both event type and key
-// filter. queueExists says whether a queue target can be delivered to.
-func parseNotification(body io.Reader, queueExists func(arn string) bool) (*notificationDoc, error) {
+// filter. Queues must exist, in the bucket's region.
+func parseNotification(body io.Reader, region string, queueExists func(arn string) bool) (*notificationDoc, error) {
 	var doc notificationDoc
 	if err := xml.NewDecoder(body).Decode(&doc); err != nil && err != io.EOF {
 		return nil, malformedXML(err)
@@ -122,6 +122,9 @@ func parseNotification(body io.Reader, queueExists func(arn string) bool) (*noti
 		}
 	}
 	for _, q := range doc.Queues {
+		if parts := strings.Split(q.Queue, ":"); len(parts) > 3 && parts[3] != region {
+			return nil, badRequest("InvalidArgument", "The notification destination service region is not valid for the bucket location constraint: %s is in %s, the bucket in %s.", q.Queue, parts[3], region)
+		}
 		if !queueExists(q.Queue) {
 			return nil, badRequest("InvalidArgument", "Unable to validate the following destination configurations: %s", q.Queue)
 		}

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"strings"
 
-	"github.com/johannesboyne/gofakes3"
-
 	"github.com/replaudit/replaudit/internal/replication"
 	"github.com/replaudit/replaudit/internal/s3events"
 )
@@ -79,7 +77,7 @@ func recordOf(w write) record {
 	if !w.version.deleteMarker && !strings.HasPrefix(w.eventName, "ObjectRemoved:") {
 		size := int64(len(w.version.body))
 		r.S3.Object.Size = &size
-		r.S3.Object.ETag = strings.Trim(gofakes3.FormatETag(w.version.hash), `"`)
+		r.S3.Object.ETag = strings.Trim(w.version.eTag(), `"`)
 	}
 	return r
 }

@@ -45,11 +45,7 @@ func (sb *Sandbox) onWrite(w write) {
 	}
 	requested := sb.now()
 	for _, r := range rules {
-		sb.wg.Add(1)
-		go func() {
-			defer sb.wg.Done()
-			sb.replicateTo(sb.ctx, w, r, requested)
-		}()
+		sb.spawn(func() { sb.replicateTo(sb.ctx, w, r, requested) })
 	}
 }
 
@@ -125,6 +121,7 @@ func (sb *Sandbox) replicateTo(ctx context.Context, w write, rule replication.Ru
 
 func (sb *Sandbox) notifyReplication(w write, rule replication.Rule, event, reason string, requested time.Time) {
 	rec := recordOf(w)
+	rec.EventTime = sb.now().UTC().Format("2006-01-02T15:04:05.000Z")
 	rec.EventName = event
 	rec.EventVersion = "2.2"
 	rec.UserIdentity.PrincipalID = "s3.amazonaws.com"
@@ -202,8 +199,8 @@ func (s *store) putReplica(dstName, srcName string, src version, storageClass st
 		meta["X-Amz-Storage-Class"] = storageClass
 	}
 	rep := &version{
-		key: src.key, id: src.id, body: src.body, hash: src.hash, meta: meta, tags: src.tags,
-		lastModified: src.lastModified, deleteMarker: src.deleteMarker,
+		key: src.key, id: src.id, body: src.body, hash: src.hash, etag: src.etag, meta: meta, tags: src.tags,
+		lastModified: src.lastModified, deleteMarker: src.deleteMarker, isReplica: true,
 	}
 	if !src.deleteMarker {
 		rep.status = replication.StatusReplica

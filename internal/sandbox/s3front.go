@@ -2,6 +2,8 @@ package sandbox
 
 import (
 	"bytes"
+	"crypto/md5"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
@@ -226,24 +228,32 @@ func (f *s3Front) serve(w http.ResponseWriter, r *http.Request, bucket, key, op 
 	switch op {
 	case "GetObjectTagging", "PutObjectTagging", "DeleteObjectTagging":
 		return f.objectTagging(w, r, bucket, key, q.Get("versionId"))
-	case "PutObject", "CopyObject", "CreateMultipartUpload":
-		event := map[string]string{"PutObject": "ObjectCreated:Put", "CopyObject": "ObjectCreated:Copy",
-			"CreateMultipartUpload": "ObjectCreated:CompleteMultipartUpload"}[op]
+	case "CopyObject":
+		return f.copyObject(w, r, bucket, key)
+	case "PutObject", "CreateMultipartUpload":
+		event := map[string]string{"PutObject": "ObjectCreated:Put", "CreateMultipartUpload": "ObjectCreated:CompleteMultipartUpload"}[op]
 		r.Header.Set(hdrEventName, event)
-	case "GetObject", "HeadObject":
-		// S3 returns stored checksums only to a request that asks for them.
-		if !strings.EqualFold(r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") {
-			cs := &checksumStripper{ResponseWriter: w}
-			defer cs.strip()
-			w = cs
+	case "CompleteMultipartUpload":
+		if err := f.expectMultipartETag(r, bucket, key); err != nil {
+			return err
 		}
+	case "GetObject", "HeadObject":
+		if id := q.Get("versionId"); id != "" {
+			if markerID, ok := st.isDeleteMarker(bucket, key, id); ok {
+				return deleteMarkerError(markerID)
+			}
+		}
+		fix := &headerFixer{ResponseWriter: w, checksums: strings.EqualFold(r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED")}
+		defer fix.flush()
 		if op == "HeadObject" && q.Get("versionId") != "" {
 			// gofakes3's HEAD ignores versionId; its GET honours it.
 			get := r.Clone(r.Context())
 			get.Method = http.MethodGet
-			f.fake.ServeHTTP(headOnly{w}, get)
+			f.fake.ServeHTTP(headOnly{fix}, get)
 			return nil
 		}
+		f.fake.ServeHTTP(fix, r)
+		return nil
 	}
 	f.fake.ServeHTTP(w, r)
 	return nil
@@ -254,34 +264,129 @@ type headOnly struct{ http.ResponseWriter }
 
 func (h headOnly) Write(p []byte) (int, error) { return len(p), nil }
 
-// checksumStripper removes x-amz-checksum-* headers from a response.
-type checksumStripper struct {
+// headerFixer corrects gofakes3's object headers before they go out: the
+// stored ETag of a multipart upload replaces the body's MD5, and checksums
+// are dropped unless the request asked for them, as S3 does.
+type headerFixer struct {
 	http.ResponseWriter
-	wrote bool
+	checksums bool
+	flushed   bool
 }
 
-// strip removes the checksums once, before the headers go out: at the first
-// WriteHeader or Write, or when the handler returns having written neither.
-func (c *checksumStripper) strip() {
-	if c.wrote {
+// flush fixes the headers once: at the first WriteHeader or Write, or when
+// the handler returns having written neither.
+func (h *headerFixer) flush() {
+	if h.flushed {
 		return
 	}
-	c.wrote = true
-	for k := range c.Header() {
-		if strings.HasPrefix(k, "X-Amz-Checksum-") {
-			c.Header().Del(k)
+	h.flushed = true
+	hdr := h.Header()
+	if etag := hdr.Get(hdrETag); etag != "" {
+		hdr.Set("ETag", etag)
+	}
+	hdr.Del(hdrETag)
+	if !h.checksums {
+		for k := range hdr {
+			if strings.HasPrefix(k, "X-Amz-Checksum-") {
+				hdr.Del(k)
+			}
 		}
 	}
 }
 
-func (c *checksumStripper) WriteHeader(code int) {
-	c.strip()
-	c.ResponseWriter.WriteHeader(code)
+func (h *headerFixer) WriteHeader(code int) {
+	h.flush()
+	h.ResponseWriter.WriteHeader(code)
 }
 
-func (c *checksumStripper) Write(p []byte) (int, error) {
-	c.strip()
-	return c.ResponseWriter.Write(p)
+func (h *headerFixer) Write(p []byte) (int, error) {
+	h.flush()
+	return h.ResponseWriter.Write(p)
+}
+
+// expectMultipartETag computes a completed upload's ETag as S3 does, the
+// MD5 of the parts' MD5s with the part count, for the store to keep.
+func (f *s3Front) expectMultipartETag(r *http.Request, bucket, key string) error {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	var in struct {
+		Parts []struct {
+			ETag string `xml:"ETag"`
+		} `xml:"Part"`
+	}
+	if err := xml.Unmarshal(body, &in); err != nil {
+		return malformedXML(err)
+	}
+	h := md5.New()
+	for _, p := range in.Parts {
+		raw, err := hex.DecodeString(strings.Trim(p.ETag, `"`))
+		if err != nil {
+			return badRequest("InvalidPart", "One or more of the specified parts could not be found.")
+		}
+		h.Write(raw)
+	}
+	f.sb.store.expectMultipartETag(bucket, key, fmt.Sprintf(`"%s-%d"`, hex.EncodeToString(h.Sum(nil)), len(in.Parts)))
+	return nil
+}
+
+// copyObject serves CopyObject, which gofakes3 gets wrong: it ignores the
+// source's versionId and always merges the source's metadata.
+func (f *s3Front) copyObject(w http.ResponseWriter, r *http.Request, bucket, key string) error {
+	source, err := url.PathUnescape(strings.TrimPrefix(r.Header.Get("X-Amz-Copy-Source"), "/"))
+	if err != nil {
+		return badRequest("InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
+	}
+	source, query, _ := strings.Cut(source, "?")
+	srcBucket, srcKey, ok := strings.Cut(source, "/")
+	if !ok || srcBucket == "" || srcKey == "" {
+		return badRequest("InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
+	}
+	qv, _ := url.ParseQuery(query)
+	req := copyRequest{srcBucket: srcBucket, srcKey: srcKey, srcVersion: qv.Get("versionId"), dstBucket: bucket, dstKey: key}
+	headers := map[string]string{}
+	for k, v := range r.Header {
+		headers[k] = v[0]
+	}
+	meta, tags, _, err := cleanMeta(headers)
+	if err != nil {
+		return err
+	}
+	switch d := r.Header.Get("X-Amz-Metadata-Directive"); d {
+	case "", "COPY":
+	case "REPLACE":
+		req.replaceMeta = meta
+	default:
+		return badRequest("InvalidArgument", "Unknown metadata directive %q.", d)
+	}
+	switch d := r.Header.Get("X-Amz-Tagging-Directive"); d {
+	case "", "COPY":
+	case "REPLACE":
+		req.replaceTags = tags
+		if req.replaceTags == nil {
+			req.replaceTags = map[string]string{}
+		}
+	default:
+		return badRequest("InvalidArgument", "Unknown tagging directive %q.", d)
+	}
+	if srcBucket == bucket && srcKey == key && req.replaceMeta == nil && req.srcVersion == "" {
+		return badRequest("InvalidRequest", "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
+	}
+	res, err := f.sb.store.copyObject(req)
+	if err != nil {
+		return err
+	}
+	setVersionHeader(w, res.versionID)
+	if res.srcVersionID != "" {
+		w.Header().Set("x-amz-copy-source-version-id", res.srcVersionID)
+	}
+	return writeXML(w, struct {
+		XMLName      xml.Name `xml:"CopyObjectResult"`
+		LastModified string   `xml:"LastModified"`
+		ETag         string   `xml:"ETag"`
+	}{LastModified: res.lastModified.UTC().Format("2006-01-02T15:04:05.000Z"), ETag: res.etag})
 }
 
 func (f *s3Front) serveBucket(w http.ResponseWriter, r *http.Request, bucket, op string, q url.Values) error {
@@ -430,7 +535,8 @@ func (f *s3Front) bucketNotification(w http.ResponseWriter, r *http.Request, buc
 		}
 		return writeXML(w, doc)
 	}
-	doc, err := parseNotification(r.Body, f.sb.queues.exists)
+	region, _ := st.bucketRegion(bucket)
+	doc, err := parseNotification(r.Body, region, f.sb.queues.exists)
 	if err != nil {
 		return err
 	}

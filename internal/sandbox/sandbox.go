@@ -50,6 +50,8 @@ type Sandbox struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// closing stops new background work once Close has begun.
+	closing bool
 
 	mu      sync.Mutex
 	batches map[string][]Batch
@@ -144,11 +146,28 @@ func serve(h http.Handler) (*http.Server, string, error) {
 
 func (sb *Sandbox) now() time.Time { return time.Now() }
 
-// Close stops replication, the event source mappings, the servers and
-// dynalite.
+// spawn runs fn in the background until the sandbox closes. Once Close has
+// begun it runs nothing and returns false.
+func (sb *Sandbox) spawn(fn func()) bool {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if sb.closing {
+		return false
+	}
+	sb.wg.Add(1)
+	go func() {
+		defer sb.wg.Done()
+		fn()
+	}()
+	return true
+}
+
+// Close stops the servers, replication, the event source mappings and
+// dynalite, in that order, so no request starts work that Close would miss.
 func (sb *Sandbox) Close() error {
-	sb.cancel()
-	sb.wg.Wait()
+	sb.mu.Lock()
+	sb.closing = true
+	sb.mu.Unlock()
 	var errs []error
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -157,6 +176,8 @@ func (sb *Sandbox) Close() error {
 			errs = append(errs, srv.Shutdown(ctx))
 		}
 	}
+	sb.cancel()
+	sb.wg.Wait()
 	sb.dynamo.stop()
 	return errors.Join(errs...)
 }
@@ -255,11 +276,9 @@ func (sb *Sandbox) AddEventSourceMapping(o MappingOptions) error {
 	if o.Poll <= 0 {
 		o.Poll = 10 * time.Millisecond
 	}
-	sb.wg.Add(1)
-	go func() {
-		defer sb.wg.Done()
-		sb.runMapping(sb.ctx, o)
-	}()
+	if !sb.spawn(func() { sb.runMapping(sb.ctx, o) }) {
+		return errors.New("event source mapping: the sandbox is closed")
+	}
 	return nil
 }
 

@@ -361,3 +361,8 @@ func notifyAll(bucket, queue string) *s3.PutBucketNotificationConfigurationInput
 		}}},
 	}
 }
+
+type (
+	eventsSQS   = events.SQSEvent
+	responseSQS = events.SQSEventResponse
+)

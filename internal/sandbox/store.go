@@ -16,14 +16,13 @@ import (
 	"time"
 
 	"github.com/johannesboyne/gofakes3"
-
-	"github.com/replaudit/replaudit/internal/replication"
 )
 
 // Headers the front end passes to the store through gofakes3, which copies
 // every X-Amz-* request header into the metadata map it hands the backend.
 const (
 	hdrEventName = "X-Amz-Sandbox-Event"
+	hdrETag      = "X-Sandbox-Etag"
 )
 
 // version is one stored object version or delete marker.
@@ -36,6 +35,10 @@ type version struct {
 	tags         map[string]string
 	lastModified time.Time
 	deleteMarker bool
+	// etag is the ETag when it is not the body's MD5: a multipart upload's.
+	etag string
+	// isReplica marks a version written by replication, delete markers too.
+	isReplica bool
 
 	// status is the x-amz-replication-status: PENDING, COMPLETED or FAILED on
 	// a source, REPLICA on a replica, "" when no rule applied.
@@ -44,7 +47,15 @@ type version struct {
 	dests map[string]string
 }
 
-func (v *version) replica() bool { return v.status == replication.StatusReplica }
+func (v *version) replica() bool { return v.isReplica }
+
+// eTag is the version's ETag, quoted.
+func (v *version) eTag() string {
+	if v.etag != "" {
+		return v.etag
+	}
+	return gofakes3.FormatETag(v.hash)
+}
 
 type bucket struct {
 	name       string
@@ -110,6 +121,8 @@ type store struct {
 	now     func() time.Time
 	// onWrite is called, without the lock held, after each object write.
 	onWrite func(write)
+	// multipartETags holds the ETag of uploads being completed, by bucket/key.
+	multipartETags map[string]string
 }
 
 var (
@@ -118,7 +131,7 @@ var (
 )
 
 func newStore(now func() time.Time) *store {
-	return &store{buckets: map[string]*bucket{}, now: now, onWrite: func(write) {}}
+	return &store{buckets: map[string]*bucket{}, now: now, onWrite: func(write) {}, multipartETags: map[string]string{}}
 }
 
 func newVersionID() string {
@@ -248,6 +261,10 @@ func (s *store) ListBucket(name string, prefix *gofakes3.Prefix, page gofakes3.L
 		if page.HasMarker && key <= page.Marker {
 			continue
 		}
+		// A marker that is a common prefix stands for every key under it.
+		if page.HasMarker && prefix.HasDelimiter && strings.HasSuffix(page.Marker, prefix.Delimiter) && strings.HasPrefix(key, page.Marker) {
+			continue
+		}
 		v := b.latest(key)
 		if v == nil || v.deleteMarker || !prefix.Match(key, &match) {
 			continue
@@ -262,7 +279,7 @@ func (s *store) ListBucket(name string, prefix *gofakes3.Prefix, page gofakes3.L
 			out.Add(&gofakes3.Content{
 				Key:          key,
 				LastModified: gofakes3.NewContentTime(v.lastModified),
-				ETag:         gofakes3.FormatETag(v.hash),
+				ETag:         v.eTag(),
 				Size:         int64(len(v.body)),
 				StorageClass: gofakes3.StorageClass(v.meta["X-Amz-Storage-Class"]),
 			})
@@ -270,6 +287,9 @@ func (s *store) ListBucket(name string, prefix *gofakes3.Prefix, page gofakes3.L
 		count++
 		if page.MaxKeys > 0 && count >= page.MaxKeys {
 			out.NextMarker = key
+			if match.CommonPrefix {
+				out.NextMarker = match.MatchedPart
+			}
 			out.IsTruncated = i < len(keys)-1
 			break
 		}
@@ -329,6 +349,9 @@ func (v *version) object(rng *gofakes3.ObjectRangeRequest) (*gofakes3.Object, er
 	}
 	if len(v.tags) > 0 {
 		meta["X-Amz-Tagging-Count"] = strconv.Itoa(len(v.tags))
+	}
+	if v.etag != "" {
+		meta[hdrETag] = v.etag // the front end puts it in place of gofakes3's MD5
 	}
 	size := int64(len(v.body))
 	r, err := rng.Range(size)
@@ -459,6 +482,10 @@ func (s *store) PutObject(bucketName, key string, meta map[string]string, input 
 		}
 	}
 	v := &version{key: key, body: body, hash: sum[:], meta: meta, tags: tags, lastModified: s.now()}
+	if event == "ObjectCreated:CompleteMultipartUpload" {
+		v.etag = s.multipartETags[b.name+"/"+key]
+		delete(s.multipartETags, b.name+"/"+key)
+	}
 	s.put(b, v)
 	w := write{bucket: b.name, region: b.region, eventName: event, version: *v, sequencer: s.nextSequencer()}
 	s.mu.Unlock()
@@ -466,38 +493,67 @@ func (s *store) PutObject(bucketName, key string, meta map[string]string, input 
 	return gofakes3.PutObjectResult{VersionID: gofakes3.VersionID(v.id)}, nil
 }
 
-// CopyObject implements gofakes3.Backend. gofakes3 has already merged the
-// source's metadata into meta.
+// CopyObject implements gofakes3.Backend. The front end serves CopyObject
+// itself, through copyObject; this path only completes the interface.
 func (s *store) CopyObject(srcBucket, srcKey, dstBucket, dstKey string, meta map[string]string) (gofakes3.CopyObjectResult, error) {
-	meta, tags, _, err := cleanMeta(meta)
+	res, err := s.copyObject(copyRequest{srcBucket: srcBucket, srcKey: srcKey, dstBucket: dstBucket, dstKey: dstKey})
 	if err != nil {
 		return gofakes3.CopyObjectResult{}, err
 	}
+	return gofakes3.CopyObjectResult{ETag: res.etag, LastModified: gofakes3.NewContentTime(res.lastModified)}, nil
+}
+
+// copyRequest is a CopyObject call. replaceMeta and replaceTags are nil
+// when the directive is COPY.
+type copyRequest struct {
+	srcBucket, srcKey, srcVersion string
+	dstBucket, dstKey             string
+	replaceMeta, replaceTags      map[string]string
+}
+
+type copyResult struct {
+	versionID, srcVersionID, etag string
+	lastModified                  time.Time
+}
+
+// copyObject copies a version (the latest by default) to a new version.
+func (s *store) copyObject(c copyRequest) (copyResult, error) {
 	s.mu.Lock()
-	src, err := s.bucket(srcBucket)
+	src, err := s.bucket(c.srcBucket)
 	if err != nil {
 		s.mu.Unlock()
-		return gofakes3.CopyObjectResult{}, err
+		return copyResult{}, err
 	}
-	dst, err := s.bucket(dstBucket)
+	dst, err := s.bucket(c.dstBucket)
 	if err != nil {
 		s.mu.Unlock()
-		return gofakes3.CopyObjectResult{}, err
+		return copyResult{}, err
 	}
-	from := src.latest(srcKey)
-	if from == nil || from.deleteMarker {
+	from, err := s.lookup(c.srcBucket, c.srcKey, c.srcVersion)
+	if err != nil {
 		s.mu.Unlock()
-		return gofakes3.CopyObjectResult{}, gofakes3.KeyNotFound(srcKey)
+		return copyResult{}, err
 	}
-	if tags == nil {
-		tags = from.tags
+	meta, tags := from.meta, from.tags
+	if c.replaceMeta != nil {
+		meta = c.replaceMeta
 	}
-	v := &version{key: dstKey, body: from.body, hash: from.hash, meta: meta, tags: tags, lastModified: s.now()}
+	if c.replaceTags != nil {
+		tags = c.replaceTags
+	}
+	v := &version{key: c.dstKey, body: from.body, hash: from.hash, etag: from.etag, meta: meta, tags: tags, lastModified: s.now()}
 	s.put(dst, v)
+	res := copyResult{versionID: v.id, etag: v.eTag(), lastModified: v.lastModified}
+	if src.versioning != gofakes3.VersioningNone {
+		res.srcVersionID = from.id
+		if res.srcVersionID == "" {
+			res.srcVersionID = "null"
+		}
+	}
 	w := write{bucket: dst.name, region: dst.region, eventName: "ObjectCreated:Copy", version: *v, sequencer: s.nextSequencer()}
 	s.mu.Unlock()
 	s.onWrite(w)
-	return gofakes3.CopyObjectResult{ETag: gofakes3.FormatETag(v.hash), LastModified: gofakes3.NewContentTime(v.lastModified)}, nil
+	return res, nil
 }
 
 // DeleteObject implements gofakes3.Backend: a delete marker in a versioned
@@ -687,7 +743,7 @@ func (s *store) ListBucketVersions(bucketName string, prefix *gofakes3.Prefix, p
 				result.Versions = append(result.Versions, &gofakes3.Version{
 					Key: key, VersionID: gofakes3.VersionID(id), IsLatest: latest,
 					LastModified: gofakes3.NewContentTime(v.lastModified),
-					Size:         int64(len(v.body)), ETag: gofakes3.FormatETag(v.hash),
+					Size:         int64(len(v.body)), ETag: v.eTag(),
 					StorageClass: gofakes3.StorageClass(v.meta["X-Amz-Storage-Class"]),
 				})
 			}
@@ -736,7 +792,40 @@ func (s *store) lookup(bucketName, key, id string) (*version, error) {
 	if v == nil || v.deleteMarker && id == "" {
 		return nil, gofakes3.KeyNotFound(key)
 	}
+	if v.deleteMarker {
+		return nil, deleteMarkerError(v.id)
+	}
 	return v, nil
+}
+
+// deleteMarkerError is S3's answer to a request naming a delete marker's
+// version id, which has no body, metadata or tags.
+func deleteMarkerError(id string) *s3Error {
+	e := newS3Error(http.StatusMethodNotAllowed, "MethodNotAllowed", "The specified method is not allowed against this resource.")
+	e.Header = map[string]string{"X-Amz-Delete-Marker": "true", "X-Amz-Version-Id": id}
+	return e
+}
+
+// isDeleteMarker reports whether a version id names a delete marker.
+func (s *store) isDeleteMarker(bucketName, key, id string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.buckets[bucketName]
+	if b == nil {
+		return "", false
+	}
+	v := b.find(key, id)
+	if v == nil || !v.deleteMarker {
+		return "", false
+	}
+	return v.id, true
+}
+
+// expectMultipartETag records the ETag of an upload about to complete.
+func (s *store) expectMultipartETag(bucketName, key, etag string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.multipartETags[bucketName+"/"+key] = etag
 }
 
 func (s *store) hasReplication(bucketName string) bool {

@@ -357,12 +357,13 @@ func (s *Setup) planRules(ctx context.Context, own string, p Properties, src loc
 	role := p.RoleArn
 	if len(foreign) > 0 {
 		if r := aws.ToString(current.Role); r != p.RoleArn {
-			return rulesPlan{}, fmt.Errorf("SourceBucket %s already replicates %d rule(s) of its own with role %s; a bucket has one replication role, so RoleArn %s would change theirs. Set RoleArn to %s, or move those rules first.",
+			return rulesPlan{}, fmt.Errorf("SourceBucket %s already replicates %d rule(s) of its own with role %s; a bucket has one replication role, so RoleArn %s would change theirs. Set RoleArn to %s, or move those rules first",
 				p.SourceBucket, len(foreign), r, p.RoleArn, r)
 		}
 		for _, r := range foreign {
+			//lint:ignore SA1019 the deprecated V1 Prefix is how a V1 rule shows itself
 			if r.Filter == nil && r.Prefix != nil {
-				return rulesPlan{}, fmt.Errorf("SourceBucket %s has rule %q in the old V1 schema (Prefix without Filter); S3 cannot mix it with the V2 rules replaudit writes. Rewrite it with a Filter first.",
+				return rulesPlan{}, fmt.Errorf("SourceBucket %s has rule %q in the old V1 schema (Prefix without Filter); S3 cannot mix it with the V2 rules replaudit writes. Rewrite it with a Filter first",
 					p.SourceBucket, aws.ToString(r.ID))
 			}
 		}

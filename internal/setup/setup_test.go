@@ -277,7 +277,6 @@ func TestForeignRulesAndNotificationsSurviveEveryRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	beforeRules := w.replication(t, "src", "us-east-1")
-	beforeNotes := w.notifications(t, "src", "us-east-1")
 
 	p := props("src", dest("dst", "ap-south-1"))
 	p["Prefix"] = "data/"
@@ -302,7 +301,7 @@ func TestForeignRulesAndNotificationsSurviveEveryRequest(t *testing.T) {
 		}}); err != nil {
 		t.Fatal(err)
 	}
-	beforeNotes = w.notifications(t, "src", "us-east-1")
+	beforeNotes := w.notifications(t, "src", "us-east-1")
 
 	r = w.send(t, cfn.RequestCreate, "", p, nil)
 	mustSucceed(t, r)
