@@ -11,7 +11,7 @@ LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
 
 # Each function in template.yaml, as LogicalId:folder-under-functions/.
 # internal/stack's test checks this list against the template.
-FUNCTIONS :=
+FUNCTIONS := ReplicationSetupFunction:replication-setup
 
 folder = $(patsubst $(1):%,%,$(filter $(1):%,$(FUNCTIONS)))
 

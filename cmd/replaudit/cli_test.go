@@ -108,13 +108,16 @@ func TestDemoTellsTheWholeStory(t *testing.T) {
 	}
 	story := out.String()
 	for _, want := range []string{
-		"acme-data-aps1   in ap-south-1  versioning Enabled",
+		"Response captured: SUCCESS, PhysicalResourceId replaudit-",
+		"acme-data-aps1   versioning Enabled",
 		"photos/été/plage à midi.jpg  PENDING -> COMPLETED",
 		"REPLICA  same",
 		"PENDING -> FAILED",
 		"Replication:OperationFailedReplication",
 		"failureReason DstPutObjectNotPermitted",
 		"s3:TestEvent",
+		"Replication configuration: none, as before",
+		"Notifications on acme-data-use1: restores-team, as before",
 	} {
 		if !strings.Contains(story, want) {
 			t.Errorf("the demo never says %q:\n%s", want, story)

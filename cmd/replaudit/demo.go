@@ -7,10 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/aws/aws-lambda-go/cfn"
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -19,6 +23,7 @@ import (
 	"github.com/replaudit/replaudit/internal/replication"
 	"github.com/replaudit/replaudit/internal/s3events"
 	"github.com/replaudit/replaudit/internal/sandbox"
+	"github.com/replaudit/replaudit/internal/setup"
 )
 
 var demoCommand = command{
@@ -48,6 +53,7 @@ type demo struct {
 	sb       *sandbox.Sandbox
 	src, dst *s3.Client
 	queue    string
+	cr       *customResource
 	step     int
 	began    time.Time
 }
@@ -85,7 +91,13 @@ func runDemo(ctx context.Context, out io.Writer, dynamo bool) error {
 	if d.dst, err = client(ctx, sb, demoDstRegion); err != nil {
 		return err
 	}
-	steps := []func(context.Context) error{d.buckets, d.rule, d.uploads, d.failure, d.notifications}
+	cr, stop, err := newCustomResource(ctx, sb)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	d.cr = cr
+	steps := []func(context.Context) error{d.buckets, d.rule, d.uploads, d.failure, d.notifications, d.teardown}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return err
@@ -105,7 +117,7 @@ func client(ctx context.Context, sb *sandbox.Sandbox, region string) (*s3.Client
 }
 
 func (d *demo) buckets(ctx context.Context) error {
-	d.title("Create two versioned buckets, an ocean apart")
+	d.title("Two existing buckets, an ocean apart, neither versioned")
 	for _, b := range []struct {
 		c      *s3.Client
 		name   string
@@ -118,55 +130,161 @@ func (d *demo) buckets(ctx context.Context) error {
 		if _, err := b.c.CreateBucket(ctx, in); err != nil {
 			return fmt.Errorf("create bucket %s: %w", b.name, err)
 		}
-		if _, err := b.c.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{
-			Bucket:                  aws.String(b.name),
-			VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled},
-		}); err != nil {
-			return fmt.Errorf("enable versioning on %s: %w", b.name, err)
-		}
-		d.say("%-16s in %-10s  versioning Enabled", b.name, b.region)
+		d.say("%-16s in %s", b.name, b.region)
 	}
-	arn, err := d.sb.CreateQueue(sandbox.QueueOptions{Name: "replaudit-events", MaxReceiveCount: 5})
-	if err != nil {
-		return err
-	}
-	d.queue = arn
-	_, err = d.src.PutBucketNotificationConfiguration(ctx, &s3.PutBucketNotificationConfigurationInput{
+	// A notification another team set up, which replaudit must leave alone.
+	_, err := d.src.PutBucketNotificationConfiguration(ctx, &s3.PutBucketNotificationConfigurationInput{
 		Bucket: aws.String(demoSource),
-		NotificationConfiguration: &types.NotificationConfiguration{QueueConfigurations: []types.QueueConfiguration{{
-			Id: aws.String("replaudit"), QueueArn: aws.String(arn),
-			Events: []types.Event{"s3:ObjectCreated:*", "s3:ObjectRemoved:*", "s3:Replication:*"},
+		NotificationConfiguration: &types.NotificationConfiguration{TopicConfigurations: []types.TopicConfiguration{{
+			Id: aws.String("restores-team"), TopicArn: aws.String("arn:aws:sns:us-east-1:000000000000:restores"),
+			Events: []types.Event{"s3:ObjectRestore:*"},
 		}}},
 	})
 	if err != nil {
 		return fmt.Errorf("put notification configuration: %w", err)
 	}
-	d.say("%s sends its object and replication events to the queue %s.", demoSource, arn)
+	d.say("%s already notifies another team's topic of restores (entry restores-team).", demoSource)
+	arn, err := d.sb.CreateQueue(sandbox.QueueOptions{Name: "replaudit-events", MaxReceiveCount: 5})
+	if err != nil {
+		return err
+	}
+	d.queue = arn
 	return nil
 }
 
-func (d *demo) rule(ctx context.Context) error {
-	d.title("Turn replication on")
-	_, err := d.src.PutBucketReplication(ctx, &s3.PutBucketReplicationInput{
-		Bucket: aws.String(demoSource),
-		ReplicationConfiguration: &types.ReplicationConfiguration{
-			Role: aws.String("arn:aws:iam::000000000000:role/replaudit-replication"),
-			Rules: []types.ReplicationRule{{
-				ID: aws.String("replaudit-everything"), Priority: aws.Int32(1), Status: types.ReplicationRuleStatusEnabled,
-				Filter:                  &types.ReplicationRuleFilter{Prefix: aws.String("")},
-				DeleteMarkerReplication: &types.DeleteMarkerReplication{Status: types.DeleteMarkerReplicationStatusEnabled},
-				Destination: &types.Destination{
-					Bucket:  aws.String(replication.BucketARN(demoDestination)),
-					Metrics: &types.Metrics{Status: types.MetricsStatusEnabled, EventThreshold: &types.ReplicationTimeValue{Minutes: aws.Int32(15)}},
-				},
-			}},
-		},
-	})
+// customResource sends CloudFormation requests to the setup function, as
+// Lambda would, and captures its answers on a local stand-in for the
+// presigned ResponseURL.
+type customResource struct {
+	fn        func(context.Context, cfn.Event) (string, error)
+	responses chan cfn.Response
+	url       string
+	physical  string
+}
+
+func newCustomResource(ctx context.Context, sb *sandbox.Sandbox) (*customResource, func(), error) {
+	cfg, err := sb.AWSConfig(ctx, demoSrcRegion)
 	if err != nil {
-		return fmt.Errorf("put bucket replication: %w", err)
+		return nil, nil, err
 	}
-	d.say("Rule replaudit-everything: every key in %s -> %s, delete markers too,", demoSource, demoDestination)
-	d.say("with replication metrics on, so failures raise events.")
+	s, err := setup.New(setup.NewClients(cfg), demoSrcRegion, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, nil, err
+	}
+	cr := &customResource{
+		fn:        cfn.LambdaWrap(setup.Guard(s.Handle, 5*time.Second, slog.New(slog.DiscardHandler))),
+		responses: make(chan cfn.Response, 1),
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var resp cfn.Response
+		if err := json.NewDecoder(r.Body).Decode(&resp); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		cr.responses <- resp
+	}))
+	cr.url = srv.URL
+	return cr, srv.Close, nil
+}
+
+func (cr *customResource) send(ctx context.Context, typ cfn.RequestType, props map[string]any) (cfn.Response, error) {
+	ev := cfn.Event{
+		RequestType: typ, RequestID: fmt.Sprintf("demo-%s", strings.ToLower(string(typ))), ResponseURL: cr.url,
+		ResourceType: "Custom::S3Replication", LogicalResourceID: "Replication", PhysicalResourceID: cr.physical,
+		StackID:            "arn:aws:cloudformation:us-east-1:000000000000:stack/replaudit-demo/00000000-0000-4000-8000-000000000000",
+		ResourceProperties: props,
+	}
+	callCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if _, err := cr.fn(callCtx, ev); err != nil {
+		return cfn.Response{}, fmt.Errorf("send the %s response: %w", typ, err)
+	}
+	resp := <-cr.responses
+	cr.physical = resp.PhysicalResourceID
+	return resp, nil
+}
+
+func (d *demo) properties() map[string]any {
+	// As CloudFormation sends them: every value a string.
+	return map[string]any{
+		"ServiceToken":            "arn:aws:lambda:us-east-1:000000000000:function:replaudit-setup",
+		"SourceBucket":            demoSource,
+		"RoleArn":                 "arn:aws:iam::000000000000:role/replaudit-replication",
+		"Destinations":            []any{map[string]any{"Bucket": demoDestination, "Region": demoDstRegion, "StorageClass": "STANDARD"}},
+		"DeleteMarkerReplication": "true", "Metrics": "true", "ReplicationTimeControl": "false",
+		"NotificationQueueArn": d.queue,
+	}
+}
+
+func (d *demo) rule(ctx context.Context) error {
+	d.title("sam deploy: CloudFormation sends Create to the Custom::S3Replication function")
+	resp, err := d.cr.send(ctx, cfn.RequestCreate, d.properties())
+	if err != nil {
+		return err
+	}
+	if resp.Status != cfn.StatusSuccess {
+		return fmt.Errorf("create failed: %s", resp.Reason)
+	}
+	d.say("Response captured: %s, PhysicalResourceId %s", resp.Status, resp.PhysicalResourceID)
+	d.say("Data: RuleIds=%v DestinationBucketArns=%v", resp.Data["RuleIds"], resp.Data["DestinationBucketArns"])
+	for _, b := range []struct {
+		c    *s3.Client
+		name string
+	}{{d.src, demoSource}, {d.dst, demoDestination}} {
+		v, err := b.c.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: aws.String(b.name)})
+		if err != nil {
+			return err
+		}
+		d.say("%-16s versioning %s", b.name, v.Status)
+	}
+	notes, err := d.notificationSummary(ctx)
+	if err != nil {
+		return err
+	}
+	d.say("Notifications on %s: %s", demoSource, notes)
+	return nil
+}
+
+func (d *demo) notificationSummary(ctx context.Context) (string, error) {
+	n, err := d.src.GetBucketNotificationConfiguration(ctx, &s3.GetBucketNotificationConfigurationInput{Bucket: aws.String(demoSource)})
+	if err != nil {
+		return "", fmt.Errorf("read notifications: %w", err)
+	}
+	var ids []string
+	for _, t := range n.TopicConfigurations {
+		ids = append(ids, aws.ToString(t.Id))
+	}
+	for _, q := range n.QueueConfigurations {
+		ids = append(ids, aws.ToString(q.Id))
+	}
+	return strings.Join(ids, ", "), nil
+}
+
+func (d *demo) teardown(ctx context.Context) error {
+	d.title("sam delete: CloudFormation sends Delete")
+	resp, err := d.cr.send(ctx, cfn.RequestDelete, d.properties())
+	if err != nil {
+		return err
+	}
+	if resp.Status != cfn.StatusSuccess {
+		return fmt.Errorf("delete failed: %s", resp.Reason)
+	}
+	d.say("Response captured: %s", resp.Status)
+	_, err = d.src.GetBucketReplication(ctx, &s3.GetBucketReplicationInput{Bucket: aws.String(demoSource)})
+	switch {
+	case err == nil:
+		d.say("Replication configuration: still present (it held rules of others)")
+	case strings.Contains(err.Error(), "ReplicationConfigurationNotFoundError"):
+		d.say("Replication configuration: none, as before")
+	default:
+		return err
+	}
+	notes, err := d.notificationSummary(ctx)
+	if err != nil {
+		return err
+	}
+	d.say("Notifications on %s: %s, as before", demoSource, notes)
+	d.say("Versioning stays on (S3 cannot turn it off) and both buckets are kept, with their data.")
 	return nil
 }
 

@@ -107,10 +107,15 @@ func (sb *Sandbox) notify(bucket, region string, rec record) {
 	}
 }
 
-// sendTestEvents sends s3:TestEvent to each queue target, as S3 does when a
-// notification configuration is saved.
+// sendTestEvents sends s3:TestEvent to each queue the configuration names,
+// once per queue, as S3 does when a notification configuration is saved.
 func (sb *Sandbox) sendTestEvents(bucket string, doc *notificationDoc) {
+	sent := map[string]bool{}
 	for _, q := range doc.Queues {
+		if sent[q.Queue] {
+			continue
+		}
+		sent[q.Queue] = true
 		body, _ := json.Marshal(map[string]string{
 			"Service":   "Amazon S3",
 			"Event":     "s3:TestEvent",

@@ -262,10 +262,23 @@ func (f RIEFunction) Invoke(ctx context.Context, ev events.SQSEvent) (events.SQS
 	if err != nil {
 		return out, err
 	}
+	body, err := f.InvokeJSON(ctx, payload)
+	if err != nil {
+		return out, err
+	}
+	if err := json.Unmarshal(body, &out); err != nil {
+		return out, fmt.Errorf("the function's response is not an SQSEventResponse: %w", err)
+	}
+	return out, nil
+}
+
+// InvokeJSON sends any event to the function and returns its JSON result.
+// A function error comes back as an error carrying its type and message.
+func (f RIEFunction) InvokeJSON(ctx context.Context, payload []byte) ([]byte, error) {
 	url := strings.TrimSuffix(f.Endpoint, "/") + "/2015-03-31/functions/function/invocations"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
 	if err != nil {
-		return out, err
+		return nil, err
 	}
 	client := f.Client
 	if client == nil {
@@ -273,27 +286,24 @@ func (f RIEFunction) Invoke(ctx context.Context, ev events.SQSEvent) (events.SQS
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return out, fmt.Errorf("invoke %s: %w", url, err)
+		return nil, fmt.Errorf("invoke %s: %w", url, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return out, fmt.Errorf("invoke %s: read response: %w", url, err)
+		return nil, fmt.Errorf("invoke %s: read response: %w", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("invoke %s: %s: %s", url, resp.Status, bytes.TrimSpace(body))
 	}
 	var fnErr struct {
 		ErrorMessage string `json:"errorMessage"`
 		ErrorType    string `json:"errorType"`
 	}
-	if resp.StatusCode != http.StatusOK {
-		return out, fmt.Errorf("invoke %s: %s: %s", url, resp.Status, bytes.TrimSpace(body))
-	}
 	if json.Unmarshal(body, &fnErr) == nil && (fnErr.ErrorType != "" || fnErr.ErrorMessage != "") {
-		return out, fmt.Errorf("function error %s: %s", fnErr.ErrorType, fnErr.ErrorMessage)
+		return nil, fmt.Errorf("function error %s: %s", fnErr.ErrorType, fnErr.ErrorMessage)
 	}
-	if err := json.Unmarshal(body, &out); err != nil {
-		return out, fmt.Errorf("invoke %s: response is not an SQSEventResponse: %w", url, err)
-	}
-	return out, nil
+	return body, nil
 }
 
 // MappingOptions connect a queue to a function, as a Lambda event source

@@ -61,6 +61,9 @@ var knownProperties = map[string]bool{
 	"ReplicateSseKmsObjects": true, "NotificationQueueArn": true,
 }
 
+// KnownProperty reports whether name is a property of Custom::S3Replication.
+func KnownProperty(name string) bool { return knownProperties[name] }
+
 var knownDestinationProperties = map[string]bool{
 	"Bucket": true, "Region": true, "StorageClass": true, "Account": true,
 	"ReplicaKmsKeyArn": true, "CreateIfMissing": true,

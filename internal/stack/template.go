@@ -23,7 +23,16 @@ type Template struct {
 			} `yaml:"LoggingConfig"`
 		} `yaml:"Function"`
 	} `yaml:"Globals"`
-	Resources map[string]Resource `yaml:"Resources"`
+	Parameters map[string]Parameter `yaml:"Parameters"`
+	Resources  map[string]Resource  `yaml:"Resources"`
+	Outputs    map[string]any       `yaml:"Outputs"`
+}
+
+// Parameter is one stack parameter.
+type Parameter struct {
+	Type        string  `yaml:"Type"`
+	Description string  `yaml:"Description"`
+	Default     *string `yaml:"Default"`
 }
 
 // Resource is one entry under Resources.

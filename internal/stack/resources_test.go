@@ -1,0 +1,142 @@
+package stack_test
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"testing"
+
+	"github.com/replaudit/replaudit/internal/setup"
+)
+
+// statements finds every IAM statement with a Sid under v, whatever
+// intrinsic functions (!If) wrap it.
+func statements(v any, out map[string]map[string]any) {
+	switch v := v.(type) {
+	case map[string]any:
+		if sid, ok := v["Sid"].(string); ok {
+			out[sid] = v
+		}
+		for _, x := range v {
+			statements(x, out)
+		}
+	case []any:
+		for _, x := range v {
+			statements(x, out)
+		}
+	}
+}
+
+func actions(t *testing.T, st map[string]any) []string {
+	t.Helper()
+	var out []string
+	switch a := st["Action"].(type) {
+	case string:
+		out = []string{a}
+	case []any:
+		for _, x := range a {
+			out = append(out, fmt.Sprint(x))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestReplicationRoleGrantsExactlyWhatS3Needs(t *testing.T) {
+	tpl := load(t)
+	role, ok := tpl.Resources["ReplicationRole"]
+	if !ok || role.Type != "AWS::IAM::Role" {
+		t.Fatal("no ReplicationRole")
+	}
+	sts := map[string]map[string]any{}
+	statements(role.Properties["Policies"], sts)
+	want := map[string][]string{
+		"ReadSourceConfiguration": {"s3:GetReplicationConfiguration", "s3:ListBucket"},
+		"ReadSourceObjects":       {"s3:GetObjectVersionAcl", "s3:GetObjectVersionForReplication", "s3:GetObjectVersionTagging"},
+		"WriteReplicas":           {"s3:ReplicateDelete", "s3:ReplicateObject", "s3:ReplicateTags"},
+		"DecryptSourceObjects":    {"kms:Decrypt"},
+		"EncryptReplicas":         {"kms:Encrypt", "kms:GenerateDataKey"},
+	}
+	if len(sts) != len(want) {
+		t.Errorf("statements: got %d, want %d", len(sts), len(want))
+	}
+	for sid, acts := range want {
+		st, ok := sts[sid]
+		if !ok {
+			t.Errorf("no statement %s", sid)
+			continue
+		}
+		if got := actions(t, st); !slices.Equal(got, acts) {
+			t.Errorf("%s: got %v, want %v", sid, got, acts)
+		}
+		for _, a := range actions(t, st) {
+			if a == "*" || a[len(a)-1] == '*' {
+				t.Errorf("%s grants a wildcard action %s", sid, a)
+			}
+		}
+	}
+}
+
+func TestSetupFunctionMayOnlyConfigureTheNamedBuckets(t *testing.T) {
+	tpl := load(t)
+	fn := tpl.Resources["ReplicationSetupFunction"]
+	sts := map[string]map[string]any{}
+	statements(fn.Properties["Policies"], sts)
+	for sid, st := range sts {
+		if st["Resource"] == "*" {
+			t.Errorf("%s applies to every resource", sid)
+		}
+		for _, a := range actions(t, st) {
+			if a[len(a)-1] == '*' {
+				t.Errorf("%s grants a wildcard action %s", sid, a)
+			}
+		}
+	}
+	if got := actions(t, sts["HandTheReplicationRoleToS3"]); !slices.Equal(got, []string{"iam:PassRole"}) {
+		t.Errorf("PassRole statement: got %v", got)
+	}
+}
+
+func TestCustomResourceIsWiredToTheFunction(t *testing.T) {
+	tpl := load(t)
+	res, ok := tpl.Resources["Replication"]
+	if !ok || res.Type != "Custom::S3Replication" {
+		t.Fatal("no Custom::S3Replication resource named Replication")
+	}
+	for name := range res.Properties {
+		if !setup.KnownProperty(name) {
+			t.Errorf("the template sets %s, which the function does not know", name)
+		}
+	}
+	timeout, err := strconv.Atoi(fmt.Sprint(res.Properties["ServiceTimeout"]))
+	if err != nil || timeout < 60 || timeout > 900 {
+		t.Errorf("ServiceTimeout: got %v, want a few minutes", res.Properties["ServiceTimeout"])
+	}
+}
+
+func TestParametersHaveDescriptionsAndSafeDefaults(t *testing.T) {
+	tpl := load(t)
+	required := map[string]bool{"SourceBucketName": true, "DestinationBucketName": true} // no safe guess exists
+	want := []string{"SourceBucketName", "DestinationBucketName", "DestinationRegion", "CreateDestinationBucket",
+		"ReplicationPrefix", "DestinationStorageClass", "EnableReplicationTimeControl", "ReplicaKmsKeyArn", "DeleteMarkerReplication"}
+	for _, name := range want {
+		p, ok := tpl.Parameters[name]
+		if !ok {
+			t.Errorf("no parameter %s", name)
+			continue
+		}
+		if p.Description == "" {
+			t.Errorf("%s has no description", name)
+		}
+		if (p.Default == nil) != required[name] {
+			t.Errorf("%s: default %v, want one unless the parameter is required", name, p.Default)
+		}
+	}
+	defaults := map[string]string{"CreateDestinationBucket": "false", "EnableReplicationTimeControl": "false", "DeleteMarkerReplication": "true", "DestinationStorageClass": "STANDARD"}
+	for name, v := range defaults {
+		if p := tpl.Parameters[name]; p.Default == nil || *p.Default != v {
+			t.Errorf("%s default: got %v, want %s", name, p.Default, v)
+		}
+	}
+}
