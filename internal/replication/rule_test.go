@@ -163,3 +163,19 @@ func TestRulesRoundTripThroughTheSDKShape(t *testing.T) {
 		}
 	}
 }
+
+func TestEveryDocumentedFailureReasonHasAFix(t *testing.T) {
+	for _, r := range []string{
+		"AssumeRoleNotPermitted", "DstBucketNotFound", "DstBucketUnversioned", "DstBucketObjectLockConfigMissing",
+		"DstPutObjectNotPermitted", "DstPutTaggingNotPermitted", "DstPutAclNotPermitted", "DstDelObjNotPermitted",
+		"DstMultipartInitNotPermitted", "DstMultipartUploadNotPermitted", "DstMultipartCompleteNotPermitted",
+		"DstKmsKeyNotFound", "DstKmsKeyInvalidState", "SrcKmsKeyInvalidState",
+		"SrcGetObjectNotPermitted", "SrcHeadObjectNotPermitted", "SrcGetTaggingNotPermitted", "SrcGetAclNotPermitted",
+		"SrcObjectNotEligible", "SrcVersionNotFound", "DstVersionNotFound",
+	} {
+		meaning, fix := replication.Explain(r)
+		if meaning == "" || fix == "" || strings.Contains(meaning, "S3 reported") {
+			t.Errorf("%s: got %q / %q, want a specific meaning and fix", r, meaning, fix)
+		}
+	}
+}

@@ -1,0 +1,54 @@
+package audit
+
+import "time"
+
+// Finding is one verdict on one object version for one destination, with
+// its evidence. Destination is empty for verdicts that concern no
+// destination (NOT_REPLICATED because no rule applies, a version delete).
+type Finding struct {
+	Bucket            string
+	Key               string
+	VersionID         string
+	Destination       string
+	DestinationRegion string
+	RuleID            string
+
+	Verdict Verdict
+	// Size and ETag are the source's, as the event reported them.
+	Size int64
+	ETag string
+	// EventTime is when S3 says the version was written.
+	EventTime time.Time
+	CheckedAt time.Time
+
+	Replica       *Replica
+	Differences   []string
+	FailureReason string
+	// Detail says why, in words, when the verdict alone does not.
+	Detail string
+	// LongPending marks S3's OperationMissedThreshold: alert as long-PENDING.
+	LongPending bool
+	// DeleteMarker marks a finding about a delete marker, not an object.
+	DeleteMarker bool
+}
+
+// Replica is the evidence read from the destination.
+type Replica struct {
+	VersionID    string
+	Size         int64
+	ETag         string
+	Checksum     string // "ALGORITHM:value", when the replica carries one
+	Status       string
+	LastModified time.Time
+	VerifiedAt   time.Time
+}
+
+// Lag is an upper bound on replication lag: when the replica was seen minus
+// when the source was written. A replica's LastModified is the source's, so
+// it says nothing about lag.
+func (f Finding) Lag() (time.Duration, bool) {
+	if f.Verdict != Verified || f.Replica == nil || f.EventTime.IsZero() {
+		return 0, false
+	}
+	return f.Replica.VerifiedAt.Sub(f.EventTime), true
+}

@@ -1,0 +1,450 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/replaudit/replaudit/internal/audit"
+)
+
+// DynamoDB holds the calls the ledger makes.
+type DynamoDB interface {
+	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+}
+
+// Index names.
+const (
+	// AttentionIndex holds only items that need attention: PENDING, an alert
+	// to send or resolve. It is sparse and sharded, never hot.
+	AttentionIndex = "attention"
+	// DayIndex holds every item, by day of the event and shard, for queries
+	// over a period.
+	DayIndex = "byDay"
+	// Shards spreads each index partition over this many keys.
+	Shards = 16
+)
+
+// Alert states.
+const (
+	AlertDue        = "DUE"         // an alert must be sent
+	AlertSent       = "SENT"        // on-call has been told
+	AlertResolveDue = "RESOLVE_DUE" // a resolved notice must be sent
+	AlertResolved   = "RESOLVED"    // on-call has been told it is over
+	AlertDigested   = "DIGESTED"    // counted in a storm digest instead
+)
+
+// Ledger is the durable record of what was verified, when, and with what
+// evidence: one item per object version and destination.
+type Ledger struct {
+	db        DynamoDB
+	table     string
+	retention time.Duration
+	now       func() time.Time
+}
+
+// New returns a Ledger on a table. Items expire after retention.
+func New(db DynamoDB, table string, retention time.Duration) (*Ledger, error) {
+	if db == nil || table == "" {
+		return nil, errors.New("ledger: a DynamoDB client and a table name are required")
+	}
+	if retention <= 0 {
+		return nil, errors.New("ledger: retention must be positive")
+	}
+	return &Ledger{db: db, table: table, retention: retention, now: time.Now}, nil
+}
+
+// Key is an item's primary key.
+type Key struct {
+	PK string `dynamodbav:"pk"`
+	SK string `dynamodbav:"sk"`
+}
+
+// KeyOf returns the key of a finding's item.
+func KeyOf(bucket, key, versionID, destination string) Key {
+	if destination == "" {
+		destination = "-"
+	}
+	return Key{PK: "V#" + bucket + "#" + versionID + "#" + key, SK: "D#" + destination}
+}
+
+func shard(k Key) int {
+	h := fnv.New32a()
+	h.Write([]byte(k.PK + k.SK))
+	return int(h.Sum32() % Shards)
+}
+
+func (k Key) av() map[string]types.AttributeValue {
+	m, _ := attributevalue.MarshalMap(k)
+	return m
+}
+
+// Change is one verdict in an item's history.
+type Change struct {
+	Verdict audit.Verdict `dynamodbav:"verdict"`
+	At      time.Time     `dynamodbav:"at"`
+	Detail  string        `dynamodbav:"detail,omitempty"`
+}
+
+// Item is one ledger item, as stored.
+type Item struct {
+	Key
+	Bucket            string         `dynamodbav:"bucket"`
+	ObjectKey         string         `dynamodbav:"key"`
+	VersionID         string         `dynamodbav:"versionId"`
+	Destination       string         `dynamodbav:"destination,omitempty"`
+	DestinationRegion string         `dynamodbav:"destinationRegion,omitempty"`
+	RuleID            string         `dynamodbav:"ruleId,omitempty"`
+	Size              int64          `dynamodbav:"size"`
+	ETag              string         `dynamodbav:"etag,omitempty"`
+	EventTime         time.Time      `dynamodbav:"eventTime"`
+	FirstSeen         time.Time      `dynamodbav:"firstSeen"`
+	LastChecked       time.Time      `dynamodbav:"lastChecked"`
+	Checks            int            `dynamodbav:"checks"`
+	Verdict           audit.Verdict  `dynamodbav:"verdict"`
+	History           []Change       `dynamodbav:"history"`
+	Replica           *audit.Replica `dynamodbav:"replica,omitempty"`
+	LagSeconds        *float64       `dynamodbav:"lagSeconds,omitempty"`
+	FailureReason     string         `dynamodbav:"failureReason,omitempty"`
+	Differences       []string       `dynamodbav:"differences,omitempty"`
+	Detail            string         `dynamodbav:"detail,omitempty"`
+	LongPending       bool           `dynamodbav:"longPending,omitempty"`
+	DeleteMarker      bool           `dynamodbav:"deleteMarker,omitempty"`
+	Alert             string         `dynamodbav:"alert,omitempty"`
+	AlertKind         string         `dynamodbav:"alertKind,omitempty"`
+	AlertClaimedAt    *time.Time     `dynamodbav:"alertClaimedAt,omitempty"`
+	AlertedAt         *time.Time     `dynamodbav:"alertedAt,omitempty"`
+	ResolvedAt        *time.Time     `dynamodbav:"resolvedAt,omitempty"`
+	Day               string         `dynamodbav:"day"`
+	DayShard          string         `dynamodbav:"dayShard"`
+	Attn              string         `dynamodbav:"attn,omitempty"`
+	AttnSince         string         `dynamodbav:"attnSince,omitempty"`
+	TTL               int64          `dynamodbav:"ttl"`
+}
+
+// Finding rebuilds the finding an item records.
+func (it Item) Finding() audit.Finding {
+	return audit.Finding{
+		Bucket: it.Bucket, Key: it.ObjectKey, VersionID: it.VersionID, Destination: it.Destination,
+		DestinationRegion: it.DestinationRegion, RuleID: it.RuleID, Verdict: it.Verdict, Size: it.Size, ETag: it.ETag,
+		EventTime: it.EventTime, CheckedAt: it.LastChecked, Replica: it.Replica, Differences: it.Differences,
+		FailureReason: it.FailureReason, Detail: it.Detail, LongPending: it.LongPending, DeleteMarker: it.DeleteMarker,
+	}
+}
+
+// Outcome says what recording a finding did.
+type Outcome struct {
+	// Changed: the verdict moved (or the item is new).
+	Changed bool
+	// Kept: the item holds a verdict this finding may not replace.
+	Kept bool
+	// Previous is the verdict before, when it changed.
+	Previous audit.Verdict
+	Item     Item
+}
+
+func needsAttention(v audit.Verdict) bool {
+	return v == audit.Pending || v.Alerts()
+}
+
+// Record writes a finding. Writes are conditional: a final verdict such as
+// VERIFIED is never replaced, PENDING never replaces a problem found, and
+// a repeated finding only counts a check. Safe under redelivery.
+func (l *Ledger) Record(ctx context.Context, f audit.Finding) (Outcome, error) {
+	k := KeyOf(f.Bucket, f.Key, f.VersionID, f.Destination)
+	now := l.now().UTC()
+	out, err := l.transition(ctx, k, f, now)
+	if err == nil {
+		return out, nil
+	}
+	var ccf *types.ConditionalCheckFailedException
+	if !errors.As(err, &ccf) {
+		return Outcome{}, fmt.Errorf("record %s %s: %w", k.PK, k.SK, err)
+	}
+	// Same verdict as before, or one that may not replace it: count the check.
+	return l.touch(ctx, k, f, now)
+}
+
+func (l *Ledger) transition(ctx context.Context, k Key, f audit.Finding, now time.Time) (Outcome, error) {
+	day := f.EventTime.UTC()
+	if day.IsZero() {
+		day = now
+	}
+	s := shard(k)
+	change := []Change{{Verdict: f.Verdict, At: now, Detail: f.Detail}}
+	upd := expression.
+		Set(expression.Name("bucket"), expression.Value(f.Bucket)).
+		Set(expression.Name("key"), expression.Value(f.Key)).
+		Set(expression.Name("versionId"), expression.Value(f.VersionID)).
+		Set(expression.Name("size"), expression.Value(f.Size)).
+		Set(expression.Name("verdict"), expression.Value(f.Verdict)).
+		Set(expression.Name("detail"), expression.Value(f.Detail)).
+		Set(expression.Name("lastChecked"), expression.Value(now)).
+		Set(expression.Name("firstSeen"), expression.IfNotExists(expression.Name("firstSeen"), expression.Value(now))).
+		Set(expression.Name("eventTime"), expression.IfNotExists(expression.Name("eventTime"), expression.Value(day))).
+		Set(expression.Name("day"), expression.IfNotExists(expression.Name("day"), expression.Value(day.Format(time.DateOnly)))).
+		Set(expression.Name("dayShard"), expression.IfNotExists(expression.Name("dayShard"), expression.Value(fmt.Sprintf("%s#%02d", day.Format(time.DateOnly), s)))).
+		Set(expression.Name("ttl"), expression.Value(now.Add(l.retention).Unix())).
+		Set(expression.Name("history"), expression.ListAppend(expression.IfNotExists(expression.Name("history"), expression.Value([]any{})), expression.Value(change))).
+		Add(expression.Name("checks"), expression.Value(1))
+	setIf := func(name, v string) {
+		if v != "" {
+			upd = upd.Set(expression.Name(name), expression.Value(v))
+		}
+	}
+	setIf("destination", f.Destination)
+	setIf("destinationRegion", f.DestinationRegion)
+	setIf("ruleId", f.RuleID)
+	setIf("etag", f.ETag)
+	setIf("failureReason", f.FailureReason)
+	if f.Replica != nil {
+		upd = upd.Set(expression.Name("replica"), expression.Value(f.Replica))
+	}
+	if lag, ok := f.Lag(); ok {
+		upd = upd.Set(expression.Name("lagSeconds"), expression.Value(lag.Seconds()))
+	}
+	if len(f.Differences) > 0 {
+		upd = upd.Set(expression.Name("differences"), expression.Value(f.Differences))
+	}
+	if f.LongPending {
+		upd = upd.Set(expression.Name("longPending"), expression.Value(true))
+	}
+	if f.DeleteMarker {
+		upd = upd.Set(expression.Name("deleteMarker"), expression.Value(true))
+	}
+	if needsAttention(f.Verdict) {
+		upd = upd.Set(expression.Name("attn"), expression.Value(fmt.Sprintf("A#%02d", s))).
+			Set(expression.Name("attnSince"), expression.IfNotExists(expression.Name("attnSince"), expression.Value(now.Format(time.RFC3339Nano))))
+	} else {
+		// Out of the index; a resolved notice still owed puts it back
+		// through ClaimAlert.
+		upd = upd.Remove(expression.Name("attn")).Remove(expression.Name("attnSince"))
+	}
+	cond := l.replaceable(f.Verdict)
+	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
+	if err != nil {
+		return Outcome{}, err
+	}
+	res, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(l.table), Key: k.av(),
+		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		ReturnValues: types.ReturnValueAllNew,
+	})
+	if err != nil {
+		return Outcome{}, err
+	}
+	var it Item
+	if err := attributevalue.UnmarshalMap(res.Attributes, &it); err != nil {
+		return Outcome{}, fmt.Errorf("decode item: %w", err)
+	}
+	prev := audit.Verdict("")
+	if len(it.History) >= 2 {
+		prev = it.History[len(it.History)-2].Verdict
+	}
+	return Outcome{Changed: true, Previous: prev, Item: it}, nil
+}
+
+// replaceable is the condition under which a new verdict replaces the
+// stored one: there is none, or it differs and may be replaced.
+func (l *Ledger) replaceable(v audit.Verdict) expression.ConditionBuilder {
+	none := expression.AttributeNotExists(expression.Name("verdict"))
+	var blockers []expression.OperandBuilder
+	for _, cur := range audit.Verdicts {
+		if cur == v || !v.Replaces(cur) {
+			blockers = append(blockers, expression.Value(cur))
+		}
+	}
+	if len(blockers) == 0 {
+		return none
+	}
+	in := expression.Name("verdict").In(blockers[0], blockers[1:]...)
+	return none.Or(expression.Not(in))
+}
+
+// touch counts a check that did not change the verdict.
+func (l *Ledger) touch(ctx context.Context, k Key, f audit.Finding, now time.Time) (Outcome, error) {
+	upd := expression.Set(expression.Name("lastChecked"), expression.Value(now)).
+		Add(expression.Name("checks"), expression.Value(1))
+	if f.LongPending {
+		upd = upd.Set(expression.Name("longPending"), expression.Value(true))
+	}
+	expr, err := expression.NewBuilder().WithUpdate(upd).
+		WithCondition(expression.AttributeExists(expression.Name("verdict"))).Build()
+	if err != nil {
+		return Outcome{}, err
+	}
+	res, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(l.table), Key: k.av(),
+		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		ReturnValues: types.ReturnValueAllNew,
+	})
+	if err != nil {
+		return Outcome{}, fmt.Errorf("count a check of %s %s: %w", k.PK, k.SK, err)
+	}
+	var it Item
+	if err := attributevalue.UnmarshalMap(res.Attributes, &it); err != nil {
+		return Outcome{}, fmt.Errorf("decode item: %w", err)
+	}
+	return Outcome{Kept: it.Verdict != f.Verdict, Item: it}, nil
+}
+
+// Get reads one item. It returns ErrNotFound when there is none.
+func (l *Ledger) Get(ctx context.Context, k Key) (Item, error) {
+	out, err := l.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(l.table), Key: k.av(), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return Item{}, fmt.Errorf("get %s %s: %w", k.PK, k.SK, err)
+	}
+	if out.Item == nil {
+		return Item{}, ErrNotFound
+	}
+	var it Item
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return Item{}, fmt.Errorf("decode item: %w", err)
+	}
+	return it, nil
+}
+
+// ErrNotFound is returned for an item that does not exist.
+var ErrNotFound = errors.New("ledger: no such item")
+
+// ClaimAlert moves an item's alert to DUE, or to RESOLVE_DUE for a
+// resolution, if no one else has. Only the caller that gets true sends the
+// message, which makes one alert per incident under redelivery.
+func (l *Ledger) ClaimAlert(ctx context.Context, k Key, kind string, resolve bool) (bool, error) {
+	now := l.now().UTC()
+	var cond expression.ConditionBuilder
+	state := AlertDue
+	if resolve {
+		state = AlertResolveDue
+		cond = expression.Name("alert").Equal(expression.Value(AlertSent))
+	} else {
+		cond = expression.AttributeNotExists(expression.Name("alert")).
+			Or(expression.Name("alert").Equal(expression.Value(AlertResolved)))
+	}
+	upd := expression.Set(expression.Name("alert"), expression.Value(state)).
+		Set(expression.Name("alertClaimedAt"), expression.Value(now)).
+		Set(expression.Name("attn"), expression.Value(fmt.Sprintf("A#%02d", shard(k)))).
+		Set(expression.Name("attnSince"), expression.IfNotExists(expression.Name("attnSince"), expression.Value(now.Format(time.RFC3339Nano))))
+	if !resolve {
+		upd = upd.Set(expression.Name("alertKind"), expression.Value(kind))
+	}
+	err := l.conditional(ctx, k, upd, cond.And(expression.AttributeExists(expression.Name("verdict"))))
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// MarkAlerted records that the alert, or the resolved notice, went out.
+func (l *Ledger) MarkAlerted(ctx context.Context, k Key, resolve, digested bool) error {
+	now := l.now().UTC()
+	from, to, at := AlertDue, AlertSent, "alertedAt"
+	if resolve {
+		from, to, at = AlertResolveDue, AlertResolved, "resolvedAt"
+	}
+	if digested {
+		to = AlertDigested
+	}
+	upd := expression.Set(expression.Name("alert"), expression.Value(to)).
+		Set(expression.Name(at), expression.Value(now))
+	it, err := l.Get(ctx, k)
+	if err != nil {
+		return err
+	}
+	if !needsAttention(it.Verdict) || to == AlertResolved {
+		upd = upd.Remove(expression.Name("attn")).Remove(expression.Name("attnSince"))
+	}
+	err = l.conditional(ctx, k, upd, expression.Name("alert").Equal(expression.Value(from)))
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return nil // someone else recorded it
+	}
+	return err
+}
+
+func (l *Ledger) conditional(ctx context.Context, k Key, upd expression.UpdateBuilder, cond expression.ConditionBuilder) error {
+	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
+	if err != nil {
+		return err
+	}
+	_, err = l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(l.table), Key: k.av(),
+		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+	})
+	return err
+}
+
+// Attention streams the items that need attention, shard by shard, oldest
+// first within a shard, page by page. fn returning an error stops it.
+func (l *Ledger) Attention(ctx context.Context, fn func(Item) error) error {
+	for s := range Shards {
+		p := dynamodb.NewQueryPaginator(l.db, &dynamodb.QueryInput{
+			TableName: aws.String(l.table), IndexName: aws.String(AttentionIndex),
+			KeyConditionExpression:    aws.String("attn = :a"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":a": &types.AttributeValueMemberS{Value: fmt.Sprintf("A#%02d", s)}},
+		})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return fmt.Errorf("query the attention index: %w", err)
+			}
+			for _, raw := range page.Items {
+				var it Item
+				if err := attributevalue.UnmarshalMap(raw, &it); err != nil {
+					return fmt.Errorf("decode item: %w", err)
+				}
+				if err := fn(it); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Period streams every item whose event falls on the days from since to
+// until, day by day and shard by shard.
+func (l *Ledger) Period(ctx context.Context, since, until time.Time, fn func(Item) error) error {
+	for day := since.UTC().Truncate(24 * time.Hour); !day.After(until.UTC()); day = day.Add(24 * time.Hour) {
+		for s := range Shards {
+			p := dynamodb.NewQueryPaginator(l.db, &dynamodb.QueryInput{
+				TableName: aws.String(l.table), IndexName: aws.String(DayIndex),
+				KeyConditionExpression:    aws.String("dayShard = :d"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":d": &types.AttributeValueMemberS{Value: fmt.Sprintf("%s#%02d", day.Format(time.DateOnly), s)}},
+			})
+			for p.HasMorePages() {
+				page, err := p.NextPage(ctx)
+				if err != nil {
+					return fmt.Errorf("query the day index: %w", err)
+				}
+				for _, raw := range page.Items {
+					var it Item
+					if err := attributevalue.UnmarshalMap(raw, &it); err != nil {
+						return fmt.Errorf("decode item: %w", err)
+					}
+					if it.EventTime.Before(since) || it.EventTime.After(until) {
+						continue
+					}
+					if err := fn(it); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
+	return nil
+}

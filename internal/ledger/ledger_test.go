@@ -1,0 +1,155 @@
+package ledger_test
+
+import (
+	"context"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/replaudit/replaudit/internal/audit"
+	"github.com/replaudit/replaudit/internal/ledger"
+	"github.com/replaudit/replaudit/internal/sandbox"
+)
+
+func newLedger(t *testing.T) (*ledger.Ledger, *sandbox.Sandbox) {
+	t.Helper()
+	if _, err := os.Stat("../../.tools/node_modules/dynalite/cli.js"); err != nil {
+		if os.Getenv("REPLAUDIT_REQUIRE_TOOLS") != "" {
+			t.Fatal("dynalite is missing: run make tools")
+		}
+		t.Skip("dynalite is missing (make tools)")
+	}
+	ctx := context.Background()
+	sb, err := sandbox.Start(ctx, sandbox.Options{DynamoDB: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sb.Close() })
+	cfg, _ := sb.AWSConfig(ctx, "us-east-1")
+	db := dynamodb.NewFromConfig(cfg)
+	if err := ledger.CreateTable(ctx, db, "ledger"); err != nil {
+		t.Fatal(err)
+	}
+	l, err := ledger.New(db, "ledger", 400*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, sb
+}
+
+func finding(v audit.Verdict) audit.Finding {
+	return audit.Finding{Bucket: "src", Key: "reports/q3 summary.pdf", VersionID: "v1", Destination: "dst", DestinationRegion: "ap-south-1",
+		Verdict: v, Size: 10, ETag: "abc", EventTime: time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC), CheckedAt: time.Now()}
+}
+
+func TestVerifiedIsNeverMovedBack(t *testing.T) {
+	l, _ := newLedger(t)
+	ctx := context.Background()
+	if out, err := l.Record(ctx, finding(audit.Pending)); err != nil || !out.Changed {
+		t.Fatalf("first PENDING: %+v %v", out, err)
+	}
+	v := finding(audit.Verified)
+	v.Replica = &audit.Replica{VersionID: "v1", Size: 10, ETag: "abc", Status: "REPLICA", VerifiedAt: v.EventTime.Add(90 * time.Second)}
+	out, err := l.Record(ctx, v)
+	if err != nil || !out.Changed || out.Previous != audit.Pending {
+		t.Fatalf("VERIFIED: %+v %v", out, err)
+	}
+	late, err := l.Record(ctx, finding(audit.Pending)) // a redelivered, older event
+	if err != nil || !late.Kept || late.Item.Verdict != audit.Verified {
+		t.Fatalf("a late PENDING: %+v %v, want the VERIFIED item kept", late, err)
+	}
+	it, err := l.Get(ctx, ledger.KeyOf("src", "reports/q3 summary.pdf", "v1", "dst"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it.Checks != 3 || len(it.History) != 2 || it.LagSeconds == nil || *it.LagSeconds != 90 || it.Attn != "" {
+		t.Errorf("item: checks %d history %d lag %v attn %q, want 3, 2, 90s and out of the attention index", it.Checks, len(it.History), it.LagSeconds, it.Attn)
+	}
+	if it.TTL < time.Now().Add(399*24*time.Hour).Unix() {
+		t.Errorf("ttl %d is not about 400 days away", it.TTL)
+	}
+}
+
+func TestPendingNeverHidesAProblem(t *testing.T) {
+	l, _ := newLedger(t)
+	ctx := context.Background()
+	f := finding(audit.Failed)
+	f.FailureReason = "DstPutObjectNotPermitted"
+	if _, err := l.Record(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	out, err := l.Record(ctx, finding(audit.Pending))
+	if err != nil || !out.Kept || out.Item.Verdict != audit.Failed {
+		t.Errorf("PENDING after FAILED: %+v %v, want FAILED kept", out, err)
+	}
+}
+
+func TestOnlyOneClaimWinsAnAlert(t *testing.T) {
+	l, _ := newLedger(t)
+	ctx := context.Background()
+	if _, err := l.Record(ctx, finding(audit.Failed)); err != nil {
+		t.Fatal(err)
+	}
+	k := ledger.KeyOf("src", "reports/q3 summary.pdf", "v1", "dst")
+	var wins int
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := l.ClaimAlert(ctx, k, "FAILED", false)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				mu.Lock()
+				wins++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if wins != 1 {
+		t.Fatalf("%d claims won, want exactly 1", wins)
+	}
+	if err := l.MarkAlerted(ctx, k, false, false); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := l.ClaimAlert(ctx, k, "FAILED", false); ok {
+		t.Error("a second alert was claimed for the same incident")
+	}
+	if ok, _ := l.ClaimAlert(ctx, k, "", true); !ok {
+		t.Error("the resolution could not be claimed after the alert was sent")
+	}
+}
+
+func TestAttentionAndPeriodQueries(t *testing.T) {
+	l, _ := newLedger(t)
+	ctx := context.Background()
+	for i, v := range []audit.Verdict{audit.Pending, audit.Verified, audit.Failed, audit.NotReplicated} {
+		f := finding(v)
+		f.VersionID = string(rune('a' + i))
+		if _, err := l.Record(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var attention []audit.Verdict
+	if err := l.Attention(ctx, func(it ledger.Item) error { attention = append(attention, it.Verdict); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(attention) != 2 {
+		t.Errorf("attention: got %v, want the PENDING and the FAILED item", attention)
+	}
+	n := 0
+	day := time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC)
+	if err := l.Period(ctx, day, day.Add(24*time.Hour-time.Nanosecond), func(ledger.Item) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 4 {
+		t.Errorf("period: got %d items, want 4", n)
+	}
+}
