@@ -182,7 +182,10 @@ func subjectOf(r events.S3EventRecord) (Subject, error) {
 }
 
 func (c *Checker) finding(s Subject, v Verdict) Finding {
-	return Finding{Bucket: s.Bucket, Key: s.Key, VersionID: s.VersionID, Size: s.Size, ETag: s.ETag,
+	c.mu.Lock()
+	region := c.regions[s.Bucket]
+	c.mu.Unlock()
+	return Finding{Bucket: s.Bucket, SourceRegion: region, Key: s.Key, VersionID: s.VersionID, Size: s.Size, ETag: s.ETag,
 		EventTime: s.EventTime, CheckedAt: c.now(), Verdict: v}
 }
 
@@ -194,6 +197,13 @@ func (c *Checker) Check(ctx context.Context, r events.S3EventRecord) ([]Finding,
 	s, err := subjectOf(r)
 	if err != nil {
 		return nil, err
+	}
+	if r.AWSRegion != "" {
+		c.mu.Lock()
+		if _, ok := c.regions[s.Bucket]; !ok {
+			c.regions[s.Bucket] = r.AWSRegion // S3 names the bucket's region in each record
+		}
+		c.mu.Unlock()
 	}
 	switch {
 	case strings.HasPrefix(name, "ObjectCreated:"):

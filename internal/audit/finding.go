@@ -7,6 +7,7 @@ import "time"
 // destination (NOT_REPLICATED because no rule applies, a version delete).
 type Finding struct {
 	Bucket            string
+	SourceRegion      string
 	Key               string
 	VersionID         string
 	Destination       string

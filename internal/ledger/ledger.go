@@ -100,6 +100,7 @@ type Change struct {
 type Item struct {
 	Key
 	Bucket            string         `dynamodbav:"bucket"`
+	SourceRegion      string         `dynamodbav:"sourceRegion,omitempty"`
 	ObjectKey         string         `dynamodbav:"key"`
 	VersionID         string         `dynamodbav:"versionId"`
 	Destination       string         `dynamodbav:"destination,omitempty"`
@@ -135,7 +136,7 @@ type Item struct {
 // Finding rebuilds the finding an item records.
 func (it Item) Finding() audit.Finding {
 	return audit.Finding{
-		Bucket: it.Bucket, Key: it.ObjectKey, VersionID: it.VersionID, Destination: it.Destination,
+		Bucket: it.Bucket, SourceRegion: it.SourceRegion, Key: it.ObjectKey, VersionID: it.VersionID, Destination: it.Destination,
 		DestinationRegion: it.DestinationRegion, RuleID: it.RuleID, Verdict: it.Verdict, Size: it.Size, ETag: it.ETag,
 		EventTime: it.EventTime, CheckedAt: it.LastChecked, Replica: it.Replica, Differences: it.Differences,
 		FailureReason: it.FailureReason, Detail: it.Detail, LongPending: it.LongPending, DeleteMarker: it.DeleteMarker,
@@ -202,6 +203,7 @@ func (l *Ledger) transition(ctx context.Context, k Key, f audit.Finding, now tim
 			upd = upd.Set(expression.Name(name), expression.Value(v))
 		}
 	}
+	setIf("sourceRegion", f.SourceRegion)
 	setIf("destination", f.Destination)
 	setIf("destinationRegion", f.DestinationRegion)
 	setIf("ruleId", f.RuleID)
