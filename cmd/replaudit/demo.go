@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/replaudit/replaudit/internal/bucketregion"
 	"github.com/replaudit/replaudit/internal/replication"
 	"github.com/replaudit/replaudit/internal/s3events"
 	"github.com/replaudit/replaudit/internal/sandbox"
@@ -54,6 +55,7 @@ type demo struct {
 	src, dst *s3.Client
 	queue    string
 	cr       *customResource
+	before   string
 	step     int
 	began    time.Time
 }
@@ -144,6 +146,9 @@ func (d *demo) buckets(ctx context.Context) error {
 		return fmt.Errorf("put notification configuration: %w", err)
 	}
 	d.say("%s already notifies another team's topic of restores (entry restores-team).", demoSource)
+	if d.before, err = d.snapshot(ctx); err != nil {
+		return err
+	}
 	arn, err := d.sb.CreateQueue(sandbox.QueueOptions{Name: "replaudit-events", MaxReceiveCount: 5})
 	if err != nil {
 		return err
@@ -167,7 +172,7 @@ func newCustomResource(ctx context.Context, sb *sandbox.Sandbox) (*customResourc
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := setup.New(setup.NewClients(cfg), demoSrcRegion, slog.New(slog.DiscardHandler))
+	s, err := setup.New(setup.NewClients(cfg), bucketregion.New(s3.NewFromConfig(cfg)), slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -245,6 +250,26 @@ func (d *demo) rule(ctx context.Context) error {
 	return nil
 }
 
+// snapshot captures the source's replication and notification configuration
+// as JSON, to compare before and after the stack.
+func (d *demo) snapshot(ctx context.Context) (string, error) {
+	rep, err := d.src.GetBucketReplication(ctx, &s3.GetBucketReplicationInput{Bucket: aws.String(demoSource)})
+	var cfg any
+	switch {
+	case err == nil:
+		cfg = rep.ReplicationConfiguration
+	case !strings.Contains(err.Error(), "ReplicationConfigurationNotFoundError"):
+		return "", fmt.Errorf("read replication: %w", err)
+	}
+	n, err := d.src.GetBucketNotificationConfiguration(ctx, &s3.GetBucketNotificationConfigurationInput{Bucket: aws.String(demoSource)})
+	if err != nil {
+		return "", fmt.Errorf("read notifications: %w", err)
+	}
+	b, err := json.Marshal(map[string]any{"replication": cfg, "topics": n.TopicConfigurations, "queues": n.QueueConfigurations,
+		"functions": n.LambdaFunctionConfigurations, "eventBridge": n.EventBridgeConfiguration})
+	return string(b), err
+}
+
 func (d *demo) notificationSummary(ctx context.Context) (string, error) {
 	n, err := d.src.GetBucketNotificationConfiguration(ctx, &s3.GetBucketNotificationConfigurationInput{Bucket: aws.String(demoSource)})
 	if err != nil {
@@ -270,20 +295,19 @@ func (d *demo) teardown(ctx context.Context) error {
 		return fmt.Errorf("delete failed: %s", resp.Reason)
 	}
 	d.say("Response captured: %s", resp.Status)
-	_, err = d.src.GetBucketReplication(ctx, &s3.GetBucketReplicationInput{Bucket: aws.String(demoSource)})
-	switch {
-	case err == nil:
-		d.say("Replication configuration: still present (it held rules of others)")
-	case strings.Contains(err.Error(), "ReplicationConfigurationNotFoundError"):
-		d.say("Replication configuration: none, as before")
-	default:
+	after, err := d.snapshot(ctx)
+	if err != nil {
 		return err
+	}
+	if after != d.before {
+		return fmt.Errorf("the configuration of %s differs from before the stack:\nbefore %s\nafter  %s", demoSource, d.before, after)
 	}
 	notes, err := d.notificationSummary(ctx)
 	if err != nil {
 		return err
 	}
-	d.say("Notifications on %s: %s, as before", demoSource, notes)
+	d.say("Replication and notification configuration of %s: identical to before the stack.", demoSource)
+	d.say("Notifications left: %s (the other team's).", notes)
 	d.say("Versioning stays on (S3 cannot turn it off) and both buckets are kept, with their data.")
 	return nil
 }

@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"slices"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -88,13 +88,6 @@ func subject(parts ...string) string {
 	}
 	r := []rune(s)
 	return string(r[:maxSubject-1]) + "…"
-}
-
-func shortVersion(v string) string {
-	if len(v) > 12 {
-		return v[:12] + "…"
-	}
-	return v
 }
 
 // consoleURL opens the object's versions in the S3 console.

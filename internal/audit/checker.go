@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 
+	"github.com/replaudit/replaudit/internal/bucketregion"
 	"github.com/replaudit/replaudit/internal/replication"
 	"github.com/replaudit/replaudit/internal/s3events"
 )
@@ -24,7 +25,6 @@ type S3 interface {
 	HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
 	GetObjectTagging(context.Context, *s3.GetObjectTaggingInput, ...func(*s3.Options)) (*s3.GetObjectTaggingOutput, error)
 	GetBucketReplication(context.Context, *s3.GetBucketReplicationInput, ...func(*s3.Options)) (*s3.GetBucketReplicationOutput, error)
-	GetBucketLocation(context.Context, *s3.GetBucketLocationInput, ...func(*s3.Options)) (*s3.GetBucketLocationOutput, error)
 }
 
 // Clients returns the S3 client for a region.
@@ -33,13 +33,12 @@ type Clients func(region string) S3
 // Checker turns S3 event records into findings.
 type Checker struct {
 	clients Clients
-	home    string
+	regions *bucketregion.Locator
 	ttl     time.Duration
 	now     func() time.Time
 
 	mu      sync.Mutex
 	configs map[string]cachedConfig
-	regions map[string]string
 }
 
 type cachedConfig struct {
@@ -48,14 +47,13 @@ type cachedConfig struct {
 	expires time.Time
 }
 
-// NewChecker returns a Checker. home is the region to locate buckets from;
-// configTTL is how long a bucket's replication configuration is cached.
-func NewChecker(clients Clients, home string, configTTL time.Duration) (*Checker, error) {
-	if clients == nil || home == "" {
-		return nil, errors.New("audit: a checker needs S3 clients and a home region")
+// NewChecker returns a Checker. configTTL is how long a bucket's
+// replication configuration is cached.
+func NewChecker(clients Clients, regions *bucketregion.Locator, configTTL time.Duration) (*Checker, error) {
+	if clients == nil || regions == nil {
+		return nil, errors.New("audit: a checker needs S3 clients and a bucket locator")
 	}
-	return &Checker{clients: clients, home: home, ttl: configTTL, now: time.Now,
-		configs: map[string]cachedConfig{}, regions: map[string]string{}}, nil
+	return &Checker{clients: clients, regions: regions, ttl: configTTL, now: time.Now, configs: map[string]cachedConfig{}}, nil
 }
 
 // ErrTransient marks a check that could not finish for a reason that may
@@ -105,30 +103,11 @@ func notFound(err error) bool {
 
 // Region returns a bucket's region, asked once and then remembered.
 func (c *Checker) Region(ctx context.Context, bucket string) (string, error) {
-	c.mu.Lock()
-	r, ok := c.regions[bucket]
-	c.mu.Unlock()
-	if ok {
-		return r, nil
+	r, err := c.regions.Region(ctx, bucket)
+	if err != nil && transient(err) {
+		return "", fmt.Errorf("%w: %w", ErrTransient, err)
 	}
-	out, err := c.clients(c.home).GetBucketLocation(ctx, &s3.GetBucketLocationInput{Bucket: aws.String(bucket)})
-	if err != nil {
-		if transient(err) {
-			return "", fmt.Errorf("locate bucket %s: %w: %w", bucket, ErrTransient, err)
-		}
-		return "", fmt.Errorf("locate bucket %s: %w", bucket, err)
-	}
-	r = string(out.LocationConstraint)
-	switch r {
-	case "":
-		r = "us-east-1"
-	case "EU":
-		r = "eu-west-1"
-	}
-	c.mu.Lock()
-	c.regions[bucket] = r
-	c.mu.Unlock()
-	return r, nil
+	return r, err
 }
 
 // Config returns the bucket's replication configuration, cached for the TTL.
@@ -182,10 +161,7 @@ func subjectOf(r events.S3EventRecord) (Subject, error) {
 }
 
 func (c *Checker) finding(s Subject, v Verdict) Finding {
-	c.mu.Lock()
-	region := c.regions[s.Bucket]
-	c.mu.Unlock()
-	return Finding{Bucket: s.Bucket, SourceRegion: region, Key: s.Key, VersionID: s.VersionID, Size: s.Size, ETag: s.ETag,
+	return Finding{Bucket: s.Bucket, SourceRegion: c.regions.Known(s.Bucket), Key: s.Key, VersionID: s.VersionID, Size: s.Size, ETag: s.ETag,
 		EventTime: s.EventTime, CheckedAt: c.now(), Verdict: v}
 }
 
@@ -199,11 +175,7 @@ func (c *Checker) Check(ctx context.Context, r events.S3EventRecord) ([]Finding,
 		return nil, err
 	}
 	if r.AWSRegion != "" {
-		c.mu.Lock()
-		if _, ok := c.regions[s.Bucket]; !ok {
-			c.regions[s.Bucket] = r.AWSRegion // S3 names the bucket's region in each record
-		}
-		c.mu.Unlock()
+		c.regions.Remember(s.Bucket, r.AWSRegion) // S3 names the bucket's region in each record
 	}
 	switch {
 	case strings.HasPrefix(name, "ObjectCreated:"):

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/replaudit/replaudit/internal/audit"
+	"github.com/replaudit/replaudit/internal/bucketregion"
 	"github.com/replaudit/replaudit/internal/sandbox"
 )
 
@@ -54,7 +55,7 @@ func newScene(t *testing.T, dests ...string) *scene {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	sc.checker, err = audit.NewChecker(func(region string) audit.S3 { return get(region) }, "us-east-1", time.Minute)
+	sc.checker, err = audit.NewChecker(func(region string) audit.S3 { return get(region) }, bucketregion.New(get("us-east-1")), time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}

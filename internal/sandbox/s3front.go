@@ -205,6 +205,11 @@ func (f *s3Front) serve(w http.ResponseWriter, r *http.Request, bucket, key, op 
 			}
 			return newS3Error(http.StatusNotFound, "NoSuchBucket", "The specified bucket does not exist")
 		}
+		// S3 names the bucket's region on every HeadBucket answer, even a
+		// refusal: it is how SDKs locate buckets.
+		if op == "HeadBucket" {
+			w.Header().Set("X-Amz-Bucket-Region", region)
+		}
 		// S3 refuses a request signed for another region than the bucket's.
 		if sr := signingRegion(r); sr != "" && sr != region {
 			return &s3Error{

@@ -54,8 +54,14 @@ func Guard(fn cfn.CustomResourceFunction, margin time.Duration, log *slog.Logger
 		select {
 		case r = <-done:
 		case <-runCtx.Done():
-			log.Error("custom resource handler abandoned at the deadline", "margin", margin)
-			r.err = errors.New("the handler did not finish before the Lambda deadline; see the function's log")
+			// Its context is cancelled: give a call already in flight half the
+			// margin to land, so nothing is written after the answer.
+			select {
+			case r = <-done:
+			case <-time.After(margin / 2):
+				log.Error("custom resource handler abandoned at the deadline", "margin", margin)
+				r.err = errors.New("the handler did not finish before the Lambda deadline; see the function's log")
+			}
 		}
 		if r.id == "" {
 			r.id = ev.PhysicalResourceID

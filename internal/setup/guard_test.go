@@ -15,7 +15,7 @@ import (
 
 // invoke runs fn as Lambda would: under cfn.LambdaWrap, with a deadline,
 // answering a local stand-in for the presigned ResponseURL.
-func invoke(t *testing.T, fn cfn.CustomResourceFunction, typ cfn.RequestType, deadline time.Duration) []cfn.Response {
+func invoke(t *testing.T, fn cfn.CustomResourceFunction, typ cfn.RequestType, deadline time.Duration) ([]cfn.Response, time.Duration) {
 	t.Helper()
 	r := newResponder(t)
 	ev := cfn.Event{RequestType: typ, RequestID: "req-1", ResponseURL: r.srv.URL, ResourceType: "Custom::S3Replication",
@@ -25,6 +25,7 @@ func invoke(t *testing.T, fn cfn.CustomResourceFunction, typ cfn.RequestType, de
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
+	began := time.Now()
 	func() {
 		defer func() {
 			if p := recover(); p != nil {
@@ -33,8 +34,9 @@ func invoke(t *testing.T, fn cfn.CustomResourceFunction, typ cfn.RequestType, de
 		}()
 		_, _ = cfn.LambdaWrap(setup.Guard(fn, 100*time.Millisecond, slog.New(slog.DiscardHandler)))(ctx, ev)
 	}()
+	took := time.Since(began)
 	time.Sleep(50 * time.Millisecond) // an abandoned handler must not answer late
-	return r.responses()
+	return r.responses(), took
 }
 
 func TestGuardAnswersExactlyOnceWhateverHappens(t *testing.T) {
@@ -46,8 +48,7 @@ func TestGuardAnswersExactlyOnceWhateverHappens(t *testing.T) {
 	for _, typ := range []cfn.RequestType{cfn.RequestCreate, cfn.RequestUpdate, cfn.RequestDelete} {
 		for name, fn := range map[string]cfn.CustomResourceFunction{"panic": panics, "deadline": hangs} {
 			t.Run(string(typ)+" "+name, func(t *testing.T) {
-				began := time.Now()
-				got := invoke(t, fn, typ, 500*time.Millisecond)
+				got, took := invoke(t, fn, typ, 500*time.Millisecond)
 				if len(got) != 1 {
 					t.Fatalf("got %d responses, want exactly 1: %+v", len(got), got)
 				}
@@ -57,8 +58,8 @@ func TestGuardAnswersExactlyOnceWhateverHappens(t *testing.T) {
 				if typ != cfn.RequestCreate && got[0].PhysicalResourceID != "replaudit-0123456789:src" {
 					t.Errorf("physical id: got %q, want the one CloudFormation sent", got[0].PhysicalResourceID)
 				}
-				if name == "deadline" && time.Since(began) > 500*time.Millisecond {
-					t.Errorf("answered after %v, past the Lambda deadline", time.Since(began))
+				if name == "deadline" && took > 500*time.Millisecond {
+					t.Errorf("answered after %v, past the Lambda deadline", took)
 				}
 			})
 		}
@@ -87,7 +88,7 @@ func TestGuardRefusesDataTooLargeToSend(t *testing.T) {
 	big := func(context.Context, cfn.Event) (string, map[string]any, error) {
 		return "id", map[string]any{"RuleIds": strings.Repeat("x", 5000)}, nil
 	}
-	got := invoke(t, big, cfn.RequestCreate, time.Second)
+	got, _ := invoke(t, big, cfn.RequestCreate, time.Second)
 	if len(got) != 1 || got[0].Status != cfn.StatusFailed || !strings.Contains(got[0].Reason, "over CloudFormation's 4096") {
 		t.Errorf("got %+v, want one FAILED saying the data is too large", got)
 	}

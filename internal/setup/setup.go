@@ -1,9 +1,11 @@
 package setup
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,15 +18,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/replaudit/replaudit/internal/bucketregion"
 	"github.com/replaudit/replaudit/internal/replication"
 	"github.com/replaudit/replaudit/internal/s3events"
 )
 
 // S3 holds the S3 calls the setup makes.
 type S3 interface {
-	GetBucketLocation(context.Context, *s3.GetBucketLocationInput, ...func(*s3.Options)) (*s3.GetBucketLocationOutput, error)
 	CreateBucket(context.Context, *s3.CreateBucketInput, ...func(*s3.Options)) (*s3.CreateBucketOutput, error)
+	GetPublicAccessBlock(context.Context, *s3.GetPublicAccessBlockInput, ...func(*s3.Options)) (*s3.GetPublicAccessBlockOutput, error)
 	PutPublicAccessBlock(context.Context, *s3.PutPublicAccessBlockInput, ...func(*s3.Options)) (*s3.PutPublicAccessBlockOutput, error)
+	GetBucketPolicy(context.Context, *s3.GetBucketPolicyInput, ...func(*s3.Options)) (*s3.GetBucketPolicyOutput, error)
 	PutBucketPolicy(context.Context, *s3.PutBucketPolicyInput, ...func(*s3.Options)) (*s3.PutBucketPolicyOutput, error)
 	GetBucketVersioning(context.Context, *s3.GetBucketVersioningInput, ...func(*s3.Options)) (*s3.GetBucketVersioningOutput, error)
 	PutBucketVersioning(context.Context, *s3.PutBucketVersioningInput, ...func(*s3.Options)) (*s3.PutBucketVersioningOutput, error)
@@ -36,29 +40,26 @@ type S3 interface {
 }
 
 // Clients returns the S3 client for a region. Buckets must be addressed in
-// their own region; GetBucketLocation works from any.
+// their own region.
 type Clients func(region string) S3
 
 // Setup turns replication on for existing buckets, and off again, as the
 // Custom::S3Replication resource.
 type Setup struct {
 	clients Clients
-	home    string // the region to ask GetBucketLocation in
+	regions *bucketregion.Locator
 	log     *slog.Logger
 }
 
-// New returns a Setup. home is the function's own region.
-func New(clients Clients, home string, log *slog.Logger) (*Setup, error) {
-	if clients == nil {
-		return nil, errors.New("setup: no S3 clients")
-	}
-	if home == "" {
-		return nil, errors.New("setup: no home region")
+// New returns a Setup.
+func New(clients Clients, regions *bucketregion.Locator, log *slog.Logger) (*Setup, error) {
+	if clients == nil || regions == nil {
+		return nil, errors.New("setup: S3 clients and a bucket locator are required")
 	}
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Setup{clients: clients, home: home, log: log}, nil
+	return &Setup{clients: clients, regions: regions, log: log}, nil
 }
 
 // owner identifies what one resource of one stack owns: the rule IDs and
@@ -80,15 +81,15 @@ func ruleID(own, bucket string) string { return own + "-" + bucket }
 func (s *Setup) Handle(ctx context.Context, ev cfn.Event) (string, map[string]any, error) {
 	log := s.log.With("requestType", ev.RequestType, "logicalId", ev.LogicalResourceID, "physicalId", ev.PhysicalResourceID)
 	if ev.RequestType == cfn.RequestDelete {
-		p, err := ParseProperties(ev.ResourceProperties)
-		if err != nil {
-			// Nothing was ever applied from properties that do not parse.
-			log.Warn("delete with invalid properties: nothing to remove", "error", err)
+		source := deleteSource(ev)
+		if source == "" {
+			// Nothing was ever applied without a source bucket.
+			log.Warn("delete names no source bucket: nothing to remove")
 			return ev.PhysicalResourceID, nil, nil
 		}
-		err = s.remove(ctx, owner(ev), p)
+		err := s.remove(ctx, owner(ev), source)
 		if err == nil {
-			log.Info("removed", "sourceBucket", p.SourceBucket)
+			log.Info("removed", "sourceBucket", source)
 		}
 		return ev.PhysicalResourceID, nil, err
 	}
@@ -97,12 +98,40 @@ func (s *Setup) Handle(ctx context.Context, ev cfn.Event) (string, map[string]an
 		return ev.PhysicalResourceID, nil, err
 	}
 	id := physicalID(ev, p)
-	data, err := s.apply(ctx, owner(ev), p)
+	hadQueue := false
+	if old, ok := ev.OldResourceProperties["NotificationQueueArn"].(string); ok && old != "" {
+		hadQueue = true
+	}
+	data, err := s.apply(ctx, owner(ev), p, hadQueue)
 	if err != nil {
+		if ev.RequestType == cfn.RequestUpdate && ev.PhysicalResourceID != "" && id != ev.PhysicalResourceID {
+			// A failed move to a new source: CloudFormation rolls back to the
+			// old id and never deletes this one, so undo what was written.
+			if cerr := s.remove(ctx, owner(ev), p.SourceBucket); cerr != nil {
+				log.Error("undo a failed update on the new source", "sourceBucket", p.SourceBucket, "error", cerr)
+			}
+			return ev.PhysicalResourceID, nil, err
+		}
 		return id, nil, err
 	}
 	log.Info("applied", "sourceBucket", p.SourceBucket, "rules", data["RuleIds"])
 	return id, data, nil
+}
+
+// deleteSource names the bucket a Delete removes from. Removal needs only
+// the source, so properties that no longer pass validation (a stricter
+// newer version, say) still get cleaned up.
+func deleteSource(ev cfn.Event) string {
+	if p, err := ParseProperties(ev.ResourceProperties); err == nil {
+		return p.SourceBucket
+	}
+	if b, ok := ev.ResourceProperties["SourceBucket"].(string); ok && bucketName.MatchString(b) {
+		return b
+	}
+	if own, b, ok := strings.Cut(ev.PhysicalResourceID, ":"); ok && own == owner(ev) && bucketName.MatchString(b) {
+		return b
+	}
+	return ""
 }
 
 // located is a bucket and its region.
@@ -112,19 +141,12 @@ type located struct {
 }
 
 func (s *Setup) locate(ctx context.Context, bucket string) (located, error) {
-	out, err := s.clients(s.home).GetBucketLocation(ctx, &s3.GetBucketLocationInput{Bucket: aws.String(bucket)})
-	if code(err) == "NoSuchBucket" {
+	region, err := s.regions.Region(ctx, bucket)
+	if errors.Is(err, bucketregion.ErrNoSuchBucket) {
 		return located{bucket: bucket}, nil
 	}
 	if err != nil {
-		return located{}, fmt.Errorf("locate bucket %s: %w", bucket, err)
-	}
-	region := string(out.LocationConstraint)
-	switch region {
-	case "":
-		region = "us-east-1"
-	case "EU":
-		region = "eu-west-1"
+		return located{}, err
 	}
 	return located{bucket: bucket, region: region, exists: true}, nil
 }
@@ -139,7 +161,7 @@ func code(err error) string {
 
 // apply brings the buckets to the state the properties describe, touching
 // only what this resource owns. It makes no write until every check passed.
-func (s *Setup) apply(ctx context.Context, own string, p Properties) (map[string]any, error) {
+func (s *Setup) apply(ctx context.Context, own string, p Properties, hadQueue bool) (map[string]any, error) {
 	src, err := s.locate(ctx, p.SourceBucket)
 	if err != nil {
 		return nil, err
@@ -181,9 +203,20 @@ func (s *Setup) apply(ctx context.Context, own string, p Properties) (map[string
 	if err != nil {
 		return nil, err
 	}
-	notes, err := s.planNotifications(ctx, own, p.NotificationQueueArn, p.Prefix, src)
-	if err != nil {
-		return nil, err
+	notes := notificationsPlan{}
+	if p.NotificationQueueArn != "" || hadQueue {
+		if notes, err = s.planNotifications(ctx, own, p.NotificationQueueArn, p.Prefix, src); err != nil {
+			return nil, err
+		}
+	}
+	for i, d := range p.Destinations {
+		if !dsts[i].exists {
+			notesText = append(notesText, fmt.Sprintf("Created %s in %s; it is kept when the stack is deleted.", d.Bucket, d.Region))
+		}
+	}
+	data := responseData(p, src, dsts, rules.ids, notesText)
+	if b, _ := json.Marshal(data); len(b) > maxData {
+		return nil, fmt.Errorf("too many destinations: %d make a response of %d bytes, over what CloudFormation accepts; split them over several resources", len(p.Destinations), len(b))
 	}
 
 	// Every check passed: write.
@@ -192,7 +225,12 @@ func (s *Setup) apply(ctx context.Context, own string, p Properties) (map[string
 			if err := s.createDestination(ctx, d); err != nil {
 				return nil, err
 			}
-			notesText = append(notesText, fmt.Sprintf("Created %s in %s; it is kept when the stack is deleted.", d.Bucket, d.Region))
+		}
+		if d.CreateIfMissing {
+			// Also on retries: a create that failed half way is finished here.
+			if err := s.secureDestination(ctx, d.Bucket, cmp.Or(dsts[i].region, d.Region)); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if err := s.enableVersioning(ctx, src); err != nil {
@@ -209,25 +247,33 @@ func (s *Setup) apply(ctx context.Context, own string, p Properties) (map[string
 	if err := notes.write(ctx); err != nil {
 		return nil, err
 	}
+	return data, nil
+}
+
+// maxData keeps the response's Data well inside CloudFormation's 4096
+// bytes, with room for the ids and status around it.
+const maxData = 3000
+
+func responseData(p Properties, src located, dsts []located, ids, notes []string) map[string]any {
 	arns := make([]string, len(p.Destinations))
 	kinds := make([]string, len(p.Destinations))
 	for i, d := range p.Destinations {
 		arns[i] = replication.BucketARN(d.Bucket)
 		kinds[i] = "cross-region"
-		if dsts[i].region == src.region {
+		if cmp.Or(dsts[i].region, d.Region) == src.region {
 			kinds[i] = "same-region"
 		}
 	}
 	data := map[string]any{
 		"SourceBucketArn":       replication.BucketARN(p.SourceBucket),
 		"DestinationBucketArns": strings.Join(arns, ","),
-		"RuleIds":               strings.Join(rules.ids, ","),
+		"RuleIds":               strings.Join(ids, ","),
 		"ReplicationKinds":      strings.Join(kinds, ","),
 	}
-	if len(notesText) > 0 {
-		data["Notes"] = strings.Join(notesText, " ")
+	if len(notes) > 0 {
+		data["Notes"] = strings.Join(notes, " ")
 	}
-	return data, nil
+	return data
 }
 
 func (s *Setup) enableVersioning(ctx context.Context, b located) error {
@@ -249,31 +295,56 @@ func (s *Setup) enableVersioning(ctx context.Context, b located) error {
 	return nil
 }
 
-// createDestination makes a missing destination bucket: versioned, public
-// access blocked, and a policy that refuses requests without TLS.
+// createDestination makes a missing destination bucket.
 func (s *Setup) createDestination(ctx context.Context, d Destination) error {
-	c := s.clients(d.Region)
 	in := &s3.CreateBucketInput{Bucket: aws.String(d.Bucket)}
 	if d.Region != "us-east-1" {
 		in.CreateBucketConfiguration = &types.CreateBucketConfiguration{LocationConstraint: types.BucketLocationConstraint(d.Region)}
 	}
-	if _, err := c.CreateBucket(ctx, in); err != nil && code(err) != "BucketAlreadyOwnedByYou" {
+	if _, err := s.clients(d.Region).CreateBucket(ctx, in); err != nil && code(err) != "BucketAlreadyOwnedByYou" {
 		return fmt.Errorf("create destination bucket %s in %s: %w", d.Bucket, d.Region, err)
 	}
-	_, err := c.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{
-		Bucket: aws.String(d.Bucket),
-		PublicAccessBlockConfiguration: &types.PublicAccessBlockConfiguration{
-			BlockPublicAcls: aws.Bool(true), IgnorePublicAcls: aws.Bool(true),
-			BlockPublicPolicy: aws.Bool(true), RestrictPublicBuckets: aws.Bool(true),
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("block public access on %s: %w", d.Bucket, err)
+	return nil
+}
+
+func tlsOnlyPolicy(bucket string) string {
+	arn := replication.BucketARN(bucket)
+	return fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Sid":"DenyInsecureTransport","Effect":"Deny","Principal":"*","Action":"s3:*","Resource":[%q,%q],"Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}`, arn, arn+"/*")
+}
+
+// secureDestination blocks public access to a destination this resource
+// may create and refuses requests without TLS, writing only what is not
+// already so. A bucket policy someone else wrote is left alone.
+func (s *Setup) secureDestination(ctx context.Context, bucket, region string) error {
+	c := s.clients(region)
+	pab, err := c.GetPublicAccessBlock(ctx, &s3.GetPublicAccessBlockInput{Bucket: aws.String(bucket)})
+	if err != nil && code(err) != "NoSuchPublicAccessBlockConfiguration" {
+		return fmt.Errorf("read the public access block of %s: %w", bucket, err)
 	}
-	arn := replication.BucketARN(d.Bucket)
-	policy := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Sid":"DenyInsecureTransport","Effect":"Deny","Principal":"*","Action":"s3:*","Resource":[%q,%q],"Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}`, arn, arn+"/*")
-	if _, err := c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(d.Bucket), Policy: aws.String(policy)}); err != nil {
-		return fmt.Errorf("put TLS-only policy on %s: %w", d.Bucket, err)
+	blocked := err == nil && pab.PublicAccessBlockConfiguration != nil &&
+		aws.ToBool(pab.PublicAccessBlockConfiguration.BlockPublicAcls) && aws.ToBool(pab.PublicAccessBlockConfiguration.IgnorePublicAcls) &&
+		aws.ToBool(pab.PublicAccessBlockConfiguration.BlockPublicPolicy) && aws.ToBool(pab.PublicAccessBlockConfiguration.RestrictPublicBuckets)
+	if !blocked {
+		_, err := c.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{
+			Bucket: aws.String(bucket),
+			PublicAccessBlockConfiguration: &types.PublicAccessBlockConfiguration{
+				BlockPublicAcls: aws.Bool(true), IgnorePublicAcls: aws.Bool(true),
+				BlockPublicPolicy: aws.Bool(true), RestrictPublicBuckets: aws.Bool(true),
+			},
+		})
+		if err != nil {
+			return fmt.Errorf("block public access on %s: %w", bucket, err)
+		}
+	}
+	_, err = c.GetBucketPolicy(ctx, &s3.GetBucketPolicyInput{Bucket: aws.String(bucket)})
+	switch {
+	case err == nil:
+		return nil // a policy exists: ours from an earlier run, or the owner's
+	case code(err) != "NoSuchBucketPolicy":
+		return fmt.Errorf("read the policy of %s: %w", bucket, err)
+	}
+	if _, err := c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(bucket), Policy: aws.String(tlsOnlyPolicy(bucket))}); err != nil {
+		return fmt.Errorf("put TLS-only policy on %s: %w", bucket, err)
 	}
 	return nil
 }
@@ -568,8 +639,8 @@ func sameQueues(a, b []types.QueueConfiguration) bool {
 // remove takes out what this resource added, its rules and its notification
 // entries, and nothing else. Versioning stays on and no bucket is deleted.
 // A source that is gone, or holds nothing of this resource's, is success.
-func (s *Setup) remove(ctx context.Context, own string, p Properties) error {
-	src, err := s.locate(ctx, p.SourceBucket)
+func (s *Setup) remove(ctx context.Context, own, source string) error {
+	src, err := s.locate(ctx, source)
 	if err != nil {
 		return err
 	}
@@ -577,7 +648,7 @@ func (s *Setup) remove(ctx context.Context, own string, p Properties) error {
 		return nil
 	}
 	c := s.clients(src.region)
-	current, err := s.readRules(ctx, c, p.SourceBucket)
+	current, err := s.readRules(ctx, c, source)
 	if err != nil {
 		return err
 	}
@@ -585,16 +656,16 @@ func (s *Setup) remove(ctx context.Context, own string, p Properties) error {
 	switch {
 	case len(mine) == 0:
 	case len(foreign) == 0:
-		if _, err := c.DeleteBucketReplication(ctx, &s3.DeleteBucketReplicationInput{Bucket: aws.String(p.SourceBucket)}); err != nil {
-			return fmt.Errorf("delete replication configuration of %s: %w", p.SourceBucket, err)
+		if _, err := c.DeleteBucketReplication(ctx, &s3.DeleteBucketReplicationInput{Bucket: aws.String(source)}); err != nil {
+			return fmt.Errorf("delete replication configuration of %s: %w", source, err)
 		}
 	default:
 		_, err := c.PutBucketReplication(ctx, &s3.PutBucketReplicationInput{
-			Bucket:                   aws.String(p.SourceBucket),
+			Bucket:                   aws.String(source),
 			ReplicationConfiguration: &types.ReplicationConfiguration{Role: current.Role, Rules: foreign},
 		})
 		if err != nil {
-			return fmt.Errorf("write replication configuration of %s: %w", p.SourceBucket, err)
+			return fmt.Errorf("write replication configuration of %s: %w", source, err)
 		}
 	}
 	notes, err := s.planNotifications(ctx, own, "", "", src)

@@ -2,9 +2,11 @@ package stack_test
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/replaudit/replaudit/internal/setup"
@@ -84,8 +86,12 @@ func TestSetupFunctionMayOnlyConfigureTheNamedBuckets(t *testing.T) {
 	sts := map[string]map[string]any{}
 	statements(fn.Properties["Policies"], sts)
 	for sid, st := range sts {
-		if st["Resource"] == "*" {
+		res := fmt.Sprint(st["Resource"])
+		if res == "*" {
 			t.Errorf("%s applies to every resource", sid)
+		}
+		if strings.HasSuffix(res, ":::*") && !strings.Contains(fmt.Sprint(st["Condition"]), "s3:ResourceAccount") {
+			t.Errorf("%s applies to every bucket without limiting them to this account", sid)
 		}
 		for _, a := range actions(t, st) {
 			if a[len(a)-1] == '*' {
@@ -137,6 +143,40 @@ func TestParametersHaveDescriptionsAndSafeDefaults(t *testing.T) {
 	for name, v := range defaults {
 		if p := tpl.Parameters[name]; p.Default == nil || *p.Default != v {
 			t.Errorf("%s default: got %v, want %s", name, p.Default, v)
+		}
+	}
+}
+
+// iamAction names the permission each S3 call of the setup needs.
+var iamAction = map[string]string{
+	"CreateBucket": "s3:CreateBucket", "GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock",
+	"PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock", "GetBucketPolicy": "s3:GetBucketPolicy",
+	"PutBucketPolicy": "s3:PutBucketPolicy", "GetBucketVersioning": "s3:GetBucketVersioning",
+	"PutBucketVersioning": "s3:PutBucketVersioning", "GetBucketReplication": "s3:GetReplicationConfiguration",
+	"PutBucketReplication": "s3:PutReplicationConfiguration", "DeleteBucketReplication": "s3:PutReplicationConfiguration",
+	"GetBucketNotificationConfiguration": "s3:GetBucketNotification", "PutBucketNotificationConfiguration": "s3:PutBucketNotification",
+}
+
+func TestSetupFunctionMayMakeEveryCallItMakes(t *testing.T) {
+	tpl := load(t)
+	sts := map[string]map[string]any{}
+	statements(tpl.Resources["ReplicationSetupFunction"].Properties["Policies"], sts)
+	granted := map[string]bool{}
+	for _, st := range sts {
+		for _, a := range actions(t, st) {
+			granted[a] = true
+		}
+	}
+	api := reflect.TypeOf((*setup.S3)(nil)).Elem()
+	for i := range api.NumMethod() {
+		call := api.Method(i).Name
+		action, ok := iamAction[call]
+		if !ok {
+			t.Errorf("setup calls %s: name its IAM action in this test", call)
+			continue
+		}
+		if !granted[action] {
+			t.Errorf("setup calls %s but the template does not grant %s", call, action)
 		}
 	}
 }
