@@ -447,3 +447,29 @@ func (c *Checker) checkReplicationEvent(ctx context.Context, s Subject, name str
 	}
 	return []Finding{f}, nil
 }
+
+// Recheck checks a recorded finding again, for the sweeper: the replica in
+// its destination, then the source if the replica is still missing.
+func (c *Checker) Recheck(ctx context.Context, f Finding) (Finding, error) {
+	s := Subject{Bucket: f.Bucket, Key: f.Key, VersionID: f.VersionID, Size: f.Size, ETag: f.ETag, EventTime: f.EventTime}
+	if f.DeleteMarker {
+		fs, err := c.checkDeleteMarker(ctx, s)
+		if err != nil {
+			return f, err
+		}
+		for _, x := range fs {
+			if x.Destination == f.Destination {
+				return x, nil
+			}
+		}
+		return f, nil
+	}
+	region, err := c.Region(ctx, f.Bucket)
+	if err != nil {
+		return f, err
+	}
+	rule := replication.Rule{ID: f.RuleID, Destination: replication.Destination{BucketARN: replication.BucketARN(f.Destination)}}
+	out := c.checkDestination(ctx, s, rule, &sourceStatus{c: c, s: s, region: region})
+	out.LongPending = f.LongPending
+	return out, nil
+}

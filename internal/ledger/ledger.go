@@ -278,6 +278,11 @@ func (l *Ledger) replaceable(v audit.Verdict) expression.ConditionBuilder {
 func (l *Ledger) touch(ctx context.Context, k Key, f audit.Finding, now time.Time) (Outcome, error) {
 	upd := expression.Set(expression.Name("lastChecked"), expression.Value(now)).
 		Add(expression.Name("checks"), expression.Value(1))
+	if f.FailureReason != "" {
+		// S3's failure event names the reason after a check saw FAILED.
+		upd = upd.Set(expression.Name("failureReason"), expression.Value(f.FailureReason)).
+			Set(expression.Name("detail"), expression.Value(f.Detail))
+	}
 	if f.LongPending {
 		upd = upd.Set(expression.Name("longPending"), expression.Value(true))
 	}
