@@ -1,4 +1,6 @@
-// Package bucketregion finds the region a bucket lives in, with the SDK's
+// Package bucketregion addresses buckets in their own region: it finds the
+// region a bucket lives in, and keeps an S3 client per region. It finds
+// regions with the SDK's
 // own method: an anonymous HeadBucket, whose answer (even a refusal) names
 // the region in x-amz-bucket-region. GetBucketLocation is not used: sent to
 // the wrong regional endpoint it can fail, and it needs a permission.
@@ -10,7 +12,9 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 // ErrNoSuchBucket is returned for a bucket that does not exist.
@@ -66,4 +70,21 @@ func (l *Locator) Known(bucket string) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.known[bucket]
+}
+
+// Clients returns one S3 client per region, built on first use from cfg:
+// buckets must be addressed in their own region.
+func Clients(cfg aws.Config) func(region string) *s3.Client {
+	var mu sync.Mutex
+	byRegion := map[string]*s3.Client{}
+	return func(region string) *s3.Client {
+		mu.Lock()
+		defer mu.Unlock()
+		c, ok := byRegion[region]
+		if !ok {
+			c = s3.NewFromConfig(cfg, func(o *s3.Options) { o.Region = region })
+			byRegion[region] = c
+		}
+		return c
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/replaudit/replaudit/internal/audit"
+	"github.com/replaudit/replaudit/internal/ledger"
 	"github.com/replaudit/replaudit/internal/setup"
 )
 
@@ -178,5 +180,79 @@ func TestSetupFunctionMayMakeEveryCallItMakes(t *testing.T) {
 		if !granted[action] {
 			t.Errorf("setup calls %s but the template does not grant %s", call, action)
 		}
+	}
+}
+
+// auditAction names the permission each call of the auditor and sweeper
+// needs; HeadObject with a versionId needs GetObjectVersion.
+var auditAction = map[string][]string{
+	"HeadObject":           {"s3:GetObject", "s3:GetObjectVersion"},
+	"GetObjectTagging":     {"s3:GetObjectVersionTagging"},
+	"GetBucketReplication": {"s3:GetReplicationConfiguration"},
+}
+
+func TestAuditFunctionsMayMakeEveryCallTheyMake(t *testing.T) {
+	tpl := load(t)
+	for _, fn := range []string{"ReplicationAuditorFunction", "ReplicationSweeperFunction"} {
+		sts := map[string]map[string]any{}
+		statements(tpl.Resources[fn].Properties["Policies"], sts)
+		granted := map[string]bool{}
+		for _, st := range sts {
+			for _, a := range actions(t, st) {
+				granted[a] = true
+			}
+		}
+		api := reflect.TypeOf((*audit.S3)(nil)).Elem()
+		for i := range api.NumMethod() {
+			call := api.Method(i).Name
+			needs, ok := auditAction[call]
+			if !ok {
+				t.Errorf("the audit calls %s: name its IAM actions in this test", call)
+			}
+			for _, a := range needs {
+				if !granted[a] {
+					t.Errorf("%s: the audit calls %s but %s is not granted", fn, call, a)
+				}
+			}
+		}
+		for _, a := range []string{"s3:ListBucket", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query", "sns:Publish"} {
+			if !granted[a] {
+				t.Errorf("%s lacks %s", fn, a)
+			}
+		}
+	}
+}
+
+func TestLedgerTableMatchesWhatTheLedgerCreatesLocally(t *testing.T) {
+	tpl := load(t)
+	props := tpl.Resources["LedgerTable"].Properties
+	want := ledger.TableInput("ledger")
+	got := map[string]string{}
+	for _, raw := range props["AttributeDefinitions"].([]any) {
+		m := raw.(map[string]any)
+		got[fmt.Sprint(m["AttributeName"])] = fmt.Sprint(m["AttributeType"])
+	}
+	for _, a := range want.AttributeDefinitions {
+		if got[*a.AttributeName] != string(a.AttributeType) {
+			t.Errorf("attribute %s: template has %q", *a.AttributeName, got[*a.AttributeName])
+		}
+	}
+	indexes := map[string]string{}
+	for _, raw := range props["GlobalSecondaryIndexes"].([]any) {
+		m := raw.(map[string]any)
+		var keys []string
+		for _, k := range m["KeySchema"].([]any) {
+			keys = append(keys, fmt.Sprint(k.(map[string]any)["AttributeName"]))
+		}
+		indexes[fmt.Sprint(m["IndexName"])] = strings.Join(keys, ",")
+	}
+	for _, g := range want.GlobalSecondaryIndexes {
+		k := *g.KeySchema[0].AttributeName + "," + *g.KeySchema[1].AttributeName
+		if indexes[*g.IndexName] != k {
+			t.Errorf("index %s: template keys %q, ledger keys %q", *g.IndexName, indexes[*g.IndexName], k)
+		}
+	}
+	if fmt.Sprint(props["TimeToLiveSpecification"]) != "map[AttributeName:ttl Enabled:true]" {
+		t.Errorf("TTL: %v", props["TimeToLiveSpecification"])
 	}
 }

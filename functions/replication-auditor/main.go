@@ -1,0 +1,43 @@
+// Command replication-auditor is the Lambda the source bucket's events
+// reach through SQS: it checks each new object version against its
+// replicas, records the evidence in the ledger and alerts on-call.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/replaudit/replaudit/internal/auditor"
+	"github.com/replaudit/replaudit/internal/env"
+)
+
+func main() {
+	log := lambdacontext.NewLogger()
+	slog.SetDefault(log)
+	conf, err := env.Load()
+	if err != nil {
+		log.Error("configuration", "error", err)
+		os.Exit(1)
+	}
+	cfg, err := config.LoadDefaultConfig(context.Background())
+	if err != nil {
+		log.Error("load AWS configuration", "error", err)
+		os.Exit(1)
+	}
+	parts, err := env.Wire(cfg, conf, log)
+	if err != nil {
+		log.Error("wire", "error", err)
+		os.Exit(1)
+	}
+	h, err := auditor.New(parts.Checker, parts.Ledger, parts.Notifier, conf.Concurrency, log, os.Stdout)
+	if err != nil {
+		log.Error("wire", "error", err)
+		os.Exit(1)
+	}
+	lambda.Start(h.Handle)
+}

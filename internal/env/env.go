@@ -1,0 +1,98 @@
+// Package env reads the audit functions' configuration from their
+// environment, once, into a typed struct with defaults, and wires the
+// clients and parts both functions use.
+package env
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+
+	"github.com/replaudit/replaudit/internal/alert"
+	"github.com/replaudit/replaudit/internal/audit"
+	"github.com/replaudit/replaudit/internal/bucketregion"
+	"github.com/replaudit/replaudit/internal/ledger"
+)
+
+// Config is what the auditor and the sweeper read from their environment.
+type Config struct {
+	Table            string        // LEDGER_TABLE, required
+	Topic            string        // ALERT_TOPIC_ARN, required
+	Retention        time.Duration // LEDGER_RETENTION_DAYS, default 400
+	Concurrency      int           // CONCURRENCY, default 8
+	StormLimit       int           // STORM_LIMIT, default 20
+	StormWindow      time.Duration // STORM_WINDOW_MINUTES, default 5
+	ConfigTTL        time.Duration // REPLICATION_CONFIG_TTL_SECONDS, default 60
+	PendingThreshold time.Duration // PENDING_THRESHOLD_MINUTES, default 30
+	PerGiB           time.Duration // PENDING_ALLOWANCE_MINUTES_PER_GIB, default 4
+}
+
+// Load reads the configuration. Every problem is named in the error.
+func Load() (Config, error) {
+	var errs []error
+	str := func(name string) string {
+		v := os.Getenv(name)
+		if v == "" {
+			errs = append(errs, fmt.Errorf("%s is not set", name))
+		}
+		return v
+	}
+	num := func(name string, def int) int {
+		v := os.Getenv(name)
+		if v == "" {
+			return def
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			errs = append(errs, fmt.Errorf("%s=%q is not a positive whole number", name, v))
+			return def
+		}
+		return n
+	}
+	c := Config{
+		Table:            str("LEDGER_TABLE"),
+		Topic:            str("ALERT_TOPIC_ARN"),
+		Retention:        time.Duration(num("LEDGER_RETENTION_DAYS", 400)) * 24 * time.Hour,
+		Concurrency:      num("CONCURRENCY", 8),
+		StormLimit:       num("STORM_LIMIT", 20),
+		StormWindow:      time.Duration(num("STORM_WINDOW_MINUTES", 5)) * time.Minute,
+		ConfigTTL:        time.Duration(num("REPLICATION_CONFIG_TTL_SECONDS", 60)) * time.Second,
+		PendingThreshold: time.Duration(num("PENDING_THRESHOLD_MINUTES", 30)) * time.Minute,
+		PerGiB:           time.Duration(num("PENDING_ALLOWANCE_MINUTES_PER_GIB", 4)) * time.Minute,
+	}
+	return c, errors.Join(errs...)
+}
+
+// Parts are what both functions are built from.
+type Parts struct {
+	Checker  *audit.Checker
+	Ledger   *ledger.Ledger
+	Notifier *alert.Notifier
+}
+
+// Wire builds the parts on one AWS configuration: an S3 client per region,
+// DynamoDB and SNS in the function's own region.
+func Wire(cfg aws.Config, c Config, log *slog.Logger) (Parts, error) {
+	regional := bucketregion.Clients(cfg)
+	home := regional(cfg.Region)
+	checker, err := audit.NewChecker(func(r string) audit.S3 { return regional(r) }, bucketregion.New(home), c.ConfigTTL)
+	if err != nil {
+		return Parts{}, err
+	}
+	l, err := ledger.New(dynamodb.NewFromConfig(cfg), c.Table, c.Retention)
+	if err != nil {
+		return Parts{}, err
+	}
+	n, err := alert.NewNotifier(l, sns.NewFromConfig(cfg), c.Topic, c.StormLimit, c.StormWindow, log)
+	if err != nil {
+		return Parts{}, err
+	}
+	return Parts{Checker: checker, Ledger: l, Notifier: n}, nil
+}
