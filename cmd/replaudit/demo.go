@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,18 +10,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/aws/aws-lambda-go/cfn"
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/replaudit/replaudit/internal/bucketregion"
-	"github.com/replaudit/replaudit/internal/replication"
-	"github.com/replaudit/replaudit/internal/s3events"
 	"github.com/replaudit/replaudit/internal/sandbox"
 	"github.com/replaudit/replaudit/internal/setup"
 )
@@ -30,13 +25,12 @@ import (
 var demoCommand = command{
 	name:    "demo",
 	summary: "show replication working, and failing, on the local sandbox",
-	examples: `  replaudit demo                 # the whole story, in a few seconds
-  replaudit demo --dynamodb=false  # without starting dynalite
+	examples: `  replaudit demo        # the whole job, in about fifteen seconds
+  make demo             # the same, installing dynalite first
 `,
 	flags: func(fs *flag.FlagSet) func(context.Context, io.Writer, io.Writer) error {
-		dynamo := fs.Bool("dynamodb", true, "start dynalite too, as the full sandbox does")
 		return func(ctx context.Context, stdout, _ io.Writer) error {
-			return runDemo(ctx, stdout, *dynamo)
+			return runDemo(ctx, stdout)
 		}
 	},
 }
@@ -56,6 +50,7 @@ type demo struct {
 	queue    string
 	cr       *customResource
 	before   string
+	audit    *auditParts
 	step     int
 	began    time.Time
 }
@@ -69,24 +64,18 @@ func (d *demo) say(format string, a ...any) {
 	fmt.Fprintf(d.out, "   "+format+"\n", a...)
 }
 
-func runDemo(ctx context.Context, out io.Writer, dynamo bool) error {
+func runDemo(ctx context.Context, out io.Writer) error {
 	d := &demo{out: out, began: time.Now()}
 	fmt.Fprintln(out, "replaudit demo: cross-region replication on the local sandbox, no AWS account needed.")
 
 	d.title("Start the sandbox")
-	sb, err := sandbox.Start(ctx, sandbox.Options{DynamoDB: dynamo, ReplicationDelay: 700 * time.Millisecond})
-	if errors.Is(err, sandbox.ErrNoDynalite) {
-		return fmt.Errorf("%w (or run `replaudit demo --dynamodb=false`)", err)
-	}
+	sb, err := sandbox.Start(ctx, sandbox.Options{DynamoDB: true, ReplicationDelay: 700 * time.Millisecond})
 	if err != nil {
 		return fmt.Errorf("start sandbox: %w", err)
 	}
 	defer sb.Close()
 	d.sb = sb
 	d.say("S3, SNS and DynamoDB answer at %s; the control API at %s.", sb.Endpoint(), sb.ControlURL())
-	if !dynamo {
-		d.say("(DynamoDB is off for this run.)")
-	}
 	if d.src, err = client(ctx, sb, demoSrcRegion); err != nil {
 		return err
 	}
@@ -99,7 +88,7 @@ func runDemo(ctx context.Context, out io.Writer, dynamo bool) error {
 	}
 	defer stop()
 	d.cr = cr
-	steps := []func(context.Context) error{d.buckets, d.rule, d.uploads, d.failure, d.notifications, d.teardown}
+	steps := []func(context.Context) error{d.buckets, d.auditorUp, d.rule, d.uploads, d.failure, d.outage, d.summary, d.teardown}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return err
@@ -309,152 +298,6 @@ func (d *demo) teardown(ctx context.Context) error {
 	d.say("Replication and notification configuration of %s: identical to before the stack.", demoSource)
 	d.say("Notifications left: %s (the other team's).", notes)
 	d.say("Versioning stays on (S3 cannot turn it off) and both buckets are kept, with their data.")
-	return nil
-}
-
-var demoKeys = []string{
-	"reports/2026/Q3 summary.pdf",
-	"photos/été/plage à midi.jpg",
-	"data/売上_2026.csv",
-}
-
-type uploaded struct {
-	key, version string
-	at           time.Time
-}
-
-func (d *demo) put(ctx context.Context, key string) (uploaded, error) {
-	out, err := d.src.PutObject(ctx, &s3.PutObjectInput{
-		Bucket: aws.String(demoSource), Key: aws.String(key),
-		Body: strings.NewReader("contents of " + key),
-	})
-	if err != nil {
-		return uploaded{}, fmt.Errorf("put %s: %w", key, err)
-	}
-	return uploaded{key: key, version: aws.ToString(out.VersionId), at: time.Now()}, nil
-}
-
-func (d *demo) status(ctx context.Context, u uploaded) (string, error) {
-	out, err := d.src.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(demoSource), Key: aws.String(u.key), VersionId: aws.String(u.version)})
-	if err != nil {
-		return "", fmt.Errorf("head %s: %w", u.key, err)
-	}
-	return string(out.ReplicationStatus), nil
-}
-
-// settle polls the source until the version leaves PENDING, and says how
-// long after the upload that was seen.
-func (d *demo) settle(ctx context.Context, u uploaded) (string, time.Duration, error) {
-	for {
-		st, err := d.status(ctx, u)
-		if err != nil || st != replication.StatusPending {
-			return st, time.Since(u.at), err
-		}
-		if time.Since(u.at) > 30*time.Second {
-			return st, time.Since(u.at), fmt.Errorf("%s is still PENDING after 30s", u.key)
-		}
-		select {
-		case <-ctx.Done():
-			return st, time.Since(u.at), ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-func (d *demo) uploads(ctx context.Context) error {
-	d.title("Upload objects, keys with spaces and unicode among them")
-	var ups []uploaded
-	for _, k := range demoKeys {
-		u, err := d.put(ctx, k)
-		if err != nil {
-			return err
-		}
-		st, err := d.status(ctx, u)
-		if err != nil {
-			return err
-		}
-		d.say("%-30s version %s  status %s", k, short(u.version), st)
-		ups = append(ups, u)
-	}
-
-	d.title("Watch them replicate (HEAD on the source, then on the replica in %s)", demoDstRegion)
-	tw := tabwriter.NewWriter(d.out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "   key\tsource\tseen after\treplica\treplica version")
-	for _, u := range ups {
-		st, took, err := d.settle(ctx, u)
-		if err != nil {
-			return err
-		}
-		rep, err := d.dst.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(demoDestination), Key: aws.String(u.key), VersionId: aws.String(u.version)})
-		if err != nil {
-			return fmt.Errorf("head replica of %s: %w", u.key, err)
-		}
-		same := "same"
-		if aws.ToString(rep.VersionId) != u.version {
-			same = "DIFFERENT: " + aws.ToString(rep.VersionId)
-		}
-		fmt.Fprintf(tw, "   %s\tPENDING -> %s\t%.1fs\t%s\t%s\n", u.key, st, took.Seconds(), rep.ReplicationStatus, same)
-	}
-	return tw.Flush()
-}
-
-func (d *demo) failure(ctx context.Context) error {
-	d.title("Break replication: deny writes to %s", demoDestination)
-	if err := d.sb.InjectFault(sandbox.Fault{Bucket: demoDestination, Kind: sandbox.FaultDeny}); err != nil {
-		return err
-	}
-	d.say("Fault injected: S3 may no longer put objects into %s (DstPutObjectNotPermitted).", demoDestination)
-	u, err := d.put(ctx, "reports/2026/Q4 draft.pdf")
-	if err != nil {
-		return err
-	}
-	st, took, err := d.settle(ctx, u)
-	if err != nil {
-		return err
-	}
-	d.say("%-30s version %s  PENDING -> %s after %.1fs", u.key, short(u.version), st, took.Seconds())
-	_, err = d.dst.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(demoDestination), Key: aws.String(u.key), VersionId: aws.String(u.version)})
-	var nf *types.NotFound
-	if errors.As(err, &nf) {
-		d.say("No replica in %s: this is what replaudit's auditor will alert on.", demoDestination)
-	}
-	d.sb.ClearFaults("")
-	return nil
-}
-
-func (d *demo) notifications(_ context.Context) error {
-	d.title("The notifications S3 delivered to the queue")
-	// Failure events arrive just after the status turns FAILED.
-	time.Sleep(100 * time.Millisecond)
-	tw := tabwriter.NewWriter(d.out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "   event\tkey\tversion\tdetail")
-	for _, m := range d.sb.QueueMessages(d.queue) {
-		var ev events.S3Event
-		if err := json.Unmarshal([]byte(m.Body), &ev); err != nil || len(ev.Records) == 0 {
-			var test events.S3TestEvent
-			if json.Unmarshal([]byte(m.Body), &test) == nil && test.Event != "" {
-				fmt.Fprintf(tw, "   %s\t\t\tsent when the configuration was saved\n", test.Event)
-			}
-			continue
-		}
-		r := ev.Records[0]
-		detail := fmt.Sprintf("%d bytes", r.S3.Object.Size)
-		if rd := r.ReplicationEventData; rd != nil {
-			detail = "failureReason " + rd.FailureReason
-		}
-		fmt.Fprintf(tw, "   %s\t%s\t%s\t%s\n", r.EventName, r.S3.Object.URLDecodedKey, short(r.S3.Object.VersionID), detail)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	d.say("Keys arrive URL-encoded (%q); aws-lambda-go decodes them.", s3events.EncodeKey(demoKeys[0]))
-	var s3calls int
-	for _, c := range d.sb.Calls() {
-		if c.Service == "s3" {
-			s3calls += c.Count
-		}
-	}
-	d.say("%d S3 API calls in all; `GET %s/calls` breaks them down.", s3calls, d.sb.ControlURL())
 	return nil
 }
 

@@ -20,6 +20,10 @@ type Publisher interface {
 	Publish(context.Context, *sns.PublishInput, ...func(*sns.Options)) (*sns.PublishOutput, error)
 }
 
+// ReasonGrace is how long a FAILED alert waits for S3's failure event, which
+// names the reason, before going out without it.
+const ReasonGrace = 2 * time.Minute
+
 // Notifier decides, from what the ledger recorded, whether to alert, and
 // sends the alert once: the ledger's conditional claim makes sure no
 // redelivered or concurrent event sends it twice.
@@ -54,6 +58,11 @@ func NewNotifier(l *ledger.Ledger, p Publisher, topic string, limit int, window 
 func (n *Notifier) Settle(ctx context.Context, f audit.Finding, out ledger.Outcome) error {
 	k := ledger.KeyOf(f.Bucket, f.Key, f.VersionID, f.Destination)
 	if kind := KindOf(f); kind != "" && !out.Kept {
+		if f.AwaitingReason && n.now().Sub(out.Item.FirstSeen) < ReasonGrace {
+			// S3's failure event carries the reason; alert with it. The
+			// sweeper alerts without it if it never comes.
+			return nil
+		}
 		claimed, err := n.ledger.ClaimAlert(ctx, k, string(kind), false)
 		if err != nil || !claimed {
 			return err

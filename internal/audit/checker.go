@@ -312,6 +312,7 @@ func (c *Checker) checkDestination(ctx context.Context, s Subject, rule replicat
 	case status == replication.StatusFailed:
 		f.Verdict = Failed
 		f.Detail = "The source reports FAILED and " + f.Destination + " has no replica."
+		f.AwaitingReason = rule.Metrics
 	case replication.IsCompleted(status):
 		f.Verdict = Missing
 		f.Detail = "The source reports " + status + " but " + f.Destination + " has no replica of this version."

@@ -31,6 +31,9 @@ type Finding struct {
 	LongPending bool
 	// DeleteMarker marks a finding about a delete marker, not an object.
 	DeleteMarker bool
+	// AwaitingReason marks a FAILED seen on the source's status under a rule
+	// with Metrics on: S3's failure event, with the reason, is on its way.
+	AwaitingReason bool
 }
 
 // Replica is the evidence read from the destination.

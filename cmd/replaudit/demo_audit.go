@@ -1,0 +1,284 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+
+	"github.com/replaudit/replaudit/internal/alert"
+	"github.com/replaudit/replaudit/internal/audit"
+	"github.com/replaudit/replaudit/internal/auditor"
+	"github.com/replaudit/replaudit/internal/bucketregion"
+	"github.com/replaudit/replaudit/internal/ledger"
+	"github.com/replaudit/replaudit/internal/sandbox"
+	"github.com/replaudit/replaudit/internal/sweep"
+)
+
+// auditParts are the auditor's and sweeper's parts, as the stack deploys
+// them, on the sandbox.
+type auditParts struct {
+	ledger  *ledger.Ledger
+	sweeper *sweep.Sweeper
+	began   time.Time
+	alerts  int // SNS messages already shown
+}
+
+const demoFirstCheckDelay = time.Second
+
+func (d *demo) auditorUp(ctx context.Context) error {
+	d.title("The audit side of the stack: queue, ledger table, alert topic, auditor, sweeper")
+	cfg, err := d.sb.AWSConfig(ctx, demoSrcRegion)
+	if err != nil {
+		return err
+	}
+	// As deployed: the first check waits, so most objects are replicated by then.
+	arn, err := d.sb.CreateQueue(sandbox.QueueOptions{Name: "replaudit-events", Delay: demoFirstCheckDelay, VisibilityTimeout: 30 * time.Second, MaxReceiveCount: 5})
+	if err != nil {
+		return err
+	}
+	d.queue = arn
+	db := dynamodb.NewFromConfig(cfg)
+	if err := ledger.CreateTable(ctx, db, "replaudit-ledger"); err != nil {
+		return err
+	}
+	l, err := ledger.New(db, "replaudit-ledger", 400*24*time.Hour)
+	if err != nil {
+		return err
+	}
+	snsc := sns.NewFromConfig(cfg)
+	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("replaudit-alerts")})
+	if err != nil {
+		return fmt.Errorf("create topic: %w", err)
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	regional := bucketregion.Clients(cfg)
+	checker, err := audit.NewChecker(func(r string) audit.S3 { return regional(r) }, bucketregion.New(regional(demoSrcRegion)), time.Minute)
+	if err != nil {
+		return err
+	}
+	notifier, err := alert.NewNotifier(l, snsc, aws.ToString(topic.TopicArn), 20, 5*time.Minute, quiet)
+	if err != nil {
+		return err
+	}
+	h, err := auditor.New(checker, l, notifier, 8, quiet, nil)
+	if err != nil {
+		return err
+	}
+	// The demo's "30 minutes" is two seconds.
+	sw, err := sweep.New(checker, l, notifier, sweep.Options{Threshold: 2 * time.Second, PerGiB: time.Second, Grace: time.Second}, quiet)
+	if err != nil {
+		return err
+	}
+	if err := d.sb.AddEventSourceMapping(sandbox.MappingOptions{QueueARN: arn, Function: sandbox.HandlerFunc(h.Handle), BatchSize: 10}); err != nil {
+		return err
+	}
+	d.audit = &auditParts{ledger: l, sweeper: sw, began: time.Now()}
+	d.say("Queue %s, first check after %s, dead-letter queue after 5 tries.", arn, demoFirstCheckDelay)
+	d.say("Ledger table replaudit-ledger; alerts to %s.", aws.ToString(topic.TopicArn))
+	return nil
+}
+
+var demoKeys = []string{
+	"reports/2026/Q3 summary.pdf",
+	"photos/été/plage à midi.jpg",
+	"data/売上_2026.csv",
+}
+
+type uploaded struct {
+	key, version string
+	at           time.Time
+}
+
+func (d *demo) put(ctx context.Context, key string) (uploaded, error) {
+	out, err := d.src.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String(demoSource), Key: aws.String(key),
+		Body: strings.NewReader("contents of " + key),
+	})
+	if err != nil {
+		return uploaded{}, fmt.Errorf("put %s: %w", key, err)
+	}
+	return uploaded{key: key, version: aws.ToString(out.VersionId), at: time.Now()}, nil
+}
+
+// verdict waits until the ledger holds one of the wanted verdicts for the
+// version, running the sweeper meanwhile if asked.
+func (d *demo) verdict(ctx context.Context, u uploaded, sweep bool, want ...audit.Verdict) (ledger.Item, error) {
+	k := ledger.KeyOf(demoSource, u.key, u.version, demoDestination)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		it, err := d.audit.ledger.Get(ctx, k)
+		if err == nil && slices.Contains(want, it.Verdict) {
+			return it, nil
+		}
+		if err != nil && err != ledger.ErrNotFound {
+			return it, err
+		}
+		if time.Now().After(deadline) {
+			return it, fmt.Errorf("%s: no %v in the ledger after 30s (have %q)", u.key, want, it.Verdict)
+		}
+		if sweep {
+			if _, err := d.audit.sweeper.Run(ctx); err != nil {
+				return it, err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return it, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (d *demo) uploads(ctx context.Context) error {
+	d.title("Upload objects, keys with spaces and unicode among them; the auditor checks each")
+	var ups []uploaded
+	for _, k := range demoKeys {
+		u, err := d.put(ctx, k)
+		if err != nil {
+			return err
+		}
+		ups = append(ups, u)
+	}
+	tw := tabwriter.NewWriter(d.out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "   key\tversion\tverdict\treplica in "+demoDstRegion+"\tlag at most")
+	for _, u := range ups {
+		it, err := d.verdict(ctx, u, false, audit.Verified)
+		if err != nil {
+			return err
+		}
+		lag := "-"
+		if it.LagSeconds != nil {
+			lag = fmt.Sprintf("%.1fs", *it.LagSeconds)
+		}
+		same := "same version id"
+		if it.Replica == nil || it.Replica.VersionID != u.version {
+			same = "OTHER version id"
+		}
+		fmt.Fprintf(tw, "   %s\t%s\t%s\t%s, %s\t%s\n", u.key, short(u.version), it.Verdict, it.Replica.Status, same, lag)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	d.say("One HEAD per object on the replica, none on the source: the happy path's whole cost.")
+	return nil
+}
+
+// newAlerts prints the SNS messages published since the last call.
+func (d *demo) newAlerts(lines int) {
+	msgs := d.sb.SNSMessages()
+	for _, m := range msgs[d.audit.alerts:] {
+		d.say("ALERT  %s", m.Subject)
+		for i, line := range strings.Split(m.Body, "\n") {
+			if i >= lines || strings.HasPrefix(line, "--- JSON") {
+				break
+			}
+			if line != "" {
+				d.say("       %s", line)
+			}
+		}
+	}
+	d.audit.alerts = len(msgs)
+}
+
+func (d *demo) failure(ctx context.Context) error {
+	d.title("Break replication: deny writes to %s", demoDestination)
+	if err := d.sb.InjectFault(sandbox.Fault{Bucket: demoDestination, Kind: sandbox.FaultDeny}); err != nil {
+		return err
+	}
+	defer d.sb.ClearFaults(demoDestination)
+	u, err := d.put(ctx, "reports/2026/Q4 draft.pdf")
+	if err != nil {
+		return err
+	}
+	it, err := d.verdict(ctx, u, false, audit.Failed)
+	if err != nil {
+		return err
+	}
+	for deadline := time.Now().Add(5 * time.Second); it.Alert != ledger.AlertSent && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		if it, err = d.audit.ledger.Get(ctx, it.Key); err != nil {
+			return err
+		}
+	}
+	d.say("%s is FAILED in the ledger, reason %s. On-call gets one alert, with the cause and the fix:", u.key, it.FailureReason)
+	d.newAlerts(9)
+	return nil
+}
+
+func (d *demo) outage(ctx context.Context) error {
+	d.title("An outage in %s: objects stay PENDING, never FAILED", demoDstRegion)
+	if err := d.sb.InjectFault(sandbox.Fault{Bucket: demoDestination, Kind: sandbox.FaultOutage}); err != nil {
+		return err
+	}
+	u, err := d.put(ctx, "data/big-export.parquet")
+	if err != nil {
+		return err
+	}
+	if _, err := d.verdict(ctx, u, false, audit.Pending); err != nil {
+		return err
+	}
+	d.say("The first check finds it PENDING; the sweeper re-checks it every run (here, every 100ms).")
+	for deadline := time.Now().Add(20 * time.Second); len(d.sb.SNSMessages()) == d.audit.alerts; {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no long-PENDING alert after 20s")
+		}
+		if _, err := d.audit.sweeper.Run(ctx); err != nil {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	d.say("Past the threshold (the demo's stand-in for 30 minutes), one warning:")
+	d.newAlerts(2)
+	d.sb.ClearFaults(demoDestination)
+	d.say("The outage ends; S3 catches up.")
+	it, err := d.verdict(ctx, u, true, audit.Verified)
+	if err != nil {
+		return err
+	}
+	for deadline := time.Now().Add(10 * time.Second); it.Alert != ledger.AlertResolved && time.Now().Before(deadline); {
+		if _, err := d.audit.sweeper.Run(ctx); err != nil {
+			return err
+		}
+		if it, err = d.audit.ledger.Get(ctx, it.Key); err != nil {
+			return err
+		}
+	}
+	d.newAlerts(1)
+	return nil
+}
+
+func (d *demo) summary(ctx context.Context) error {
+	d.title("The ledger: what auditors query and export")
+	counts := map[audit.Verdict]int{}
+	var lags []float64
+	err := d.audit.ledger.Period(ctx, d.audit.began.Add(-time.Minute), time.Now().Add(time.Minute), func(it ledger.Item) error {
+		counts[it.Verdict]++
+		if it.LagSeconds != nil {
+			lags = append(lags, *it.LagSeconds)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, v := range audit.Verdicts {
+		if counts[v] > 0 {
+			d.say("%-16s %d", v, counts[v])
+		}
+	}
+	if len(lags) > 0 {
+		slices.Sort(lags)
+		d.say("Replication lag, upper bound: median %.1fs, worst %.1fs.", lags[len(lags)/2], lags[len(lags)-1])
+	}
+	d.say("Every item keeps its history, the replica's evidence and the alert state, for %d days.", 400)
+	return nil
+}
