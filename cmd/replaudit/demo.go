@@ -150,6 +150,7 @@ func (d *demo) buckets(ctx context.Context) error {
 // Lambda would, and captures its answers on a local stand-in for the
 // presigned ResponseURL.
 type customResource struct {
+	setup     *setup.Setup
 	fn        func(context.Context, cfn.Event) (string, error)
 	responses chan cfn.Response
 	url       string
@@ -166,6 +167,7 @@ func newCustomResource(ctx context.Context, sb *sandbox.Sandbox) (*customResourc
 		return nil, nil, err
 	}
 	cr := &customResource{
+		setup:     s,
 		fn:        cfn.LambdaWrap(setup.Guard(s.Handle, 5*time.Second, slog.New(slog.DiscardHandler))),
 		responses: make(chan cfn.Response, 1),
 	}

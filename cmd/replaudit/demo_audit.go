@@ -82,6 +82,7 @@ func (d *demo) auditorUp(ctx context.Context) error {
 		return err
 	}
 	d.audit = &auditParts{ledger: l, sweeper: sw, began: time.Now()}
+	d.cr.setup.WithEvidence(ledger.NewConfigRecorder(db, "replaudit-ledger", 400*24*time.Hour))
 	d.say("Queue %s, first check after %s, dead-letter queue after 5 tries.", arn, demoFirstCheckDelay)
 	d.say("Ledger table replaudit-ledger; alerts to %s.", aws.ToString(topic.TopicArn))
 	return nil
@@ -260,7 +261,12 @@ func (d *demo) summary(ctx context.Context) error {
 	d.title("The ledger: what auditors query and export")
 	counts := map[audit.Verdict]int{}
 	var lags []float64
+	configs := 0
 	err := d.audit.ledger.Period(ctx, d.audit.began.Add(-time.Minute), time.Now().Add(time.Minute), func(it ledger.Item) error {
+		if ledger.IsConfig(it) {
+			configs++
+			return nil
+		}
 		counts[it.Verdict]++
 		if it.LagSeconds != nil {
 			lags = append(lags, *it.LagSeconds)
@@ -279,6 +285,7 @@ func (d *demo) summary(ctx context.Context) error {
 		slices.Sort(lags)
 		d.say("Replication lag, upper bound: median %.1fs, worst %.1fs.", lags[len(lags)/2], lags[len(lags)-1])
 	}
+	d.say("Configuration changes recorded by the setup function: %d.", configs)
 	d.say("Every item keeps its history, the replica's evidence and the alert state, for %d days.", 400)
 	return nil
 }

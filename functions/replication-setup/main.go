@@ -13,9 +13,11 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/replaudit/replaudit/internal/bucketregion"
+	"github.com/replaudit/replaudit/internal/ledger"
 	"github.com/replaudit/replaudit/internal/setup"
 )
 
@@ -35,6 +37,10 @@ func main() {
 	if err != nil {
 		log.Error("configure", "error", err)
 		os.Exit(1)
+	}
+	// LEDGER_TABLE, when set, receives configuration evidence for auditors.
+	if table := os.Getenv("LEDGER_TABLE"); table != "" {
+		s.WithEvidence(ledger.NewConfigRecorder(dynamodb.NewFromConfig(cfg), table, 400*24*time.Hour))
 	}
 	lambda.Start(cfn.LambdaWrap(setup.Guard(s.Handle, deadlineMargin, log)))
 }

@@ -249,9 +249,16 @@ func TestTheJobVerdictByVerdict(t *testing.T) {
 		if it.FailureReason != "DstKmsKeyNotFound" {
 			t.Errorf("failure reason: %q", it.FailureReason)
 		}
-		a := st.alerts("FAILED")
-		if len(a) != 1 {
+		var a []sandbox.SNSMessage
+		for deadline := time.Now().Add(5 * time.Second); len(a) == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			a = st.alerts("FAILED")
+		}
+		time.Sleep(200 * time.Millisecond)
+		if a = st.alerts("FAILED"); len(a) != 1 {
 			t.Fatalf("got %d FAILED alerts, want 1: %+v", len(a), a)
+		}
+		if !strings.Contains(a[0].Body, "Reason:    DstKmsKeyNotFound") {
+			t.Errorf("the alert does not name the reason:\n%s", a[0].Body)
 		}
 		if !strings.Contains(a[0].Subject, "s3://src/denied.txt") || len(a[0].Subject) >= 100 || a[0].Attributes["severity"] != "critical" || a[0].Attributes["bucket"] != "src" {
 			t.Errorf("alert: %+v", a[0])

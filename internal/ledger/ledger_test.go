@@ -153,3 +153,24 @@ func TestAttentionAndPeriodQueries(t *testing.T) {
 		t.Errorf("period: got %d items, want 4", n)
 	}
 }
+
+func TestConfigurationEvidenceIsFoundByPeriod(t *testing.T) {
+	l, sb := newLedger(t)
+	ctx := context.Background()
+	cfg, _ := sb.AWSConfig(ctx, "us-east-1")
+	r := ledger.NewConfigRecorder(dynamodb.NewFromConfig(cfg), "ledger", 400*24*time.Hour)
+	at := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	if err := r.RecordConfig(ctx, ledger.ConfigChange{Bucket: "src", RequestType: "Create", Status: "SUCCESS", RuleIDs: []string{"r1"}, StackID: "s", At: at}); err != nil {
+		t.Fatal(err)
+	}
+	var found int
+	err := l.Period(ctx, at.Add(-time.Hour), at.Add(time.Hour), func(it ledger.Item) error {
+		if ledger.IsConfig(it) && it.Bucket == "src" {
+			found++
+		}
+		return nil
+	})
+	if err != nil || found != 1 {
+		t.Errorf("found %d configuration records, %v", found, err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/cfn"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -19,6 +20,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/replaudit/replaudit/internal/bucketregion"
+	"github.com/replaudit/replaudit/internal/ledger"
 	"github.com/replaudit/replaudit/internal/replication"
 	"github.com/replaudit/replaudit/internal/s3events"
 )
@@ -46,9 +48,45 @@ type Clients func(region string) S3
 // Setup turns replication on for existing buckets, and off again, as the
 // Custom::S3Replication resource.
 type Setup struct {
-	clients Clients
-	regions *bucketregion.Locator
-	log     *slog.Logger
+	clients  Clients
+	regions  *bucketregion.Locator
+	evidence Evidence
+	log      *slog.Logger
+}
+
+// Evidence records what the resource did, for auditors.
+type Evidence interface {
+	RecordConfig(context.Context, ledger.ConfigChange) error
+}
+
+// WithEvidence makes the setup record each Create, Update and Delete, and
+// the rules written, through e.
+func (s *Setup) WithEvidence(e Evidence) *Setup {
+	s.evidence = e
+	return s
+}
+
+// record keeps the outcome of a request as evidence. A failure to record is
+// logged, never allowed to fail the stack operation.
+func (s *Setup) record(ctx context.Context, ev cfn.Event, source, id string, rules []types.ReplicationRule, err error) {
+	if s.evidence == nil || source == "" {
+		return
+	}
+	c := ledger.ConfigChange{Bucket: source, RequestType: string(ev.RequestType), Status: "SUCCESS",
+		StackID: ev.StackID, PhysicalID: id, At: time.Now().UTC()}
+	if err != nil {
+		c.Status, c.Reason = "FAILED", err.Error()
+	}
+	for _, r := range rules {
+		c.RuleIDs = append(c.RuleIDs, aws.ToString(r.ID))
+	}
+	if len(rules) > 0 {
+		b, _ := json.Marshal(rules)
+		c.Rules = string(b)
+	}
+	if rerr := s.evidence.RecordConfig(ctx, c); rerr != nil {
+		s.log.Error("configuration evidence not recorded", "sourceBucket", source, "error", rerr)
+	}
 }
 
 // New returns a Setup.
@@ -91,6 +129,7 @@ func (s *Setup) Handle(ctx context.Context, ev cfn.Event) (string, map[string]an
 		if err == nil {
 			log.Info("removed", "sourceBucket", source)
 		}
+		s.record(ctx, ev, source, ev.PhysicalResourceID, nil, err)
 		return ev.PhysicalResourceID, nil, err
 	}
 	p, err := ParseProperties(ev.ResourceProperties)
@@ -103,6 +142,13 @@ func (s *Setup) Handle(ctx context.Context, ev cfn.Event) (string, map[string]an
 		hadQueue = true
 	}
 	data, err := s.apply(ctx, owner(ev), p, hadQueue)
+	var written []types.ReplicationRule
+	for _, r := range desiredRules(owner(ev), p) {
+		x := r.ToSDK()
+		x.Priority = nil // chosen when merging; the bucket's configuration has it
+		written = append(written, x)
+	}
+	s.record(ctx, ev, p.SourceBucket, id, written, err)
 	if err != nil {
 		if ev.RequestType == cfn.RequestUpdate && ev.PhysicalResourceID != "" && id != ev.PhysicalResourceID {
 			// A failed move to a new source: CloudFormation rolls back to the

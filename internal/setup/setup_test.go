@@ -20,6 +20,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/replaudit/replaudit/internal/bucketregion"
+	"github.com/replaudit/replaudit/internal/ledger"
 	"github.com/replaudit/replaudit/internal/sandbox"
 	"github.com/replaudit/replaudit/internal/setup"
 )
@@ -65,11 +66,12 @@ func (r *responder) responses() []cfn.Response {
 
 // world is a sandbox, the setup wired to it, and CloudFormation's side.
 type world struct {
-	sb    *sandbox.Sandbox
-	s3    func(region string) *s3.Client
-	setup *setup.Setup
-	cfn   *responder
-	n     int
+	evidence evidence
+	sb       *sandbox.Sandbox
+	s3       func(region string) *s3.Client
+	setup    *setup.Setup
+	cfn      *responder
+	n        int
 }
 
 func newWorld(t *testing.T) *world {
@@ -88,7 +90,22 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &world{sb: sb, setup: s, cfn: newResponder(t), s3: func(region string) *s3.Client { return clients(region).(*s3.Client) }}
+	w := &world{sb: sb, setup: s, cfn: newResponder(t), s3: func(region string) *s3.Client { return clients(region).(*s3.Client) }}
+	s.WithEvidence(&w.evidence)
+	return w
+}
+
+// evidence keeps what the setup records, in place of the ledger table.
+type evidence struct {
+	mu      sync.Mutex
+	changes []ledger.ConfigChange
+}
+
+func (e *evidence) RecordConfig(_ context.Context, c ledger.ConfigChange) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.changes = append(e.changes, c)
+	return nil
 }
 
 // bucket creates a bucket, versioned or not.
@@ -230,6 +247,17 @@ func TestCreateTurnsOnVersioningAndWritesTheRule(t *testing.T) {
 		}
 	}
 
+	t.Run("the change is recorded as evidence", func(t *testing.T) {
+		w.evidence.mu.Lock()
+		defer w.evidence.mu.Unlock()
+		if len(w.evidence.changes) != 1 {
+			t.Fatalf("got %d records, want 1", len(w.evidence.changes))
+		}
+		c := w.evidence.changes[0]
+		if c.Bucket != "src" || c.RequestType != "Create" || c.Status != "SUCCESS" || len(c.RuleIDs) != 1 || !strings.Contains(c.Rules, "arn:aws:s3:::dst") {
+			t.Errorf("evidence: %+v", c)
+		}
+	})
 	t.Run("objects now replicate", func(t *testing.T) {
 		ctx := context.Background()
 		out, err := w.s3("us-east-1").PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("src"), Key: aws.String("k"), Body: strings.NewReader("x")})
