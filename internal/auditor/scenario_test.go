@@ -264,6 +264,22 @@ func TestTheJobVerdictByVerdict(t *testing.T) {
 			t.Errorf("alert: %+v", a[0])
 		}
 	})
+	t.Run("a tampered replica is DIVERGED, with the differences in the alert", func(t *testing.T) {
+		_ = st.sb.InjectFault(sandbox.Fault{Bucket: "dst-a", Kind: sandbox.FaultTamper})
+		defer st.sb.ClearFaults("")
+		v := st.put(t, "tampered.bin", "the real bytes")
+		it := st.waitVerdict(t, "tampered.bin", v, "dst-a", audit.Diverged)
+		if len(it.Differences) != 2 {
+			t.Errorf("differences: %v, want size and ETag", it.Differences)
+		}
+		var a []sandbox.SNSMessage
+		for deadline := time.Now().Add(5 * time.Second); len(a) == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			a = st.alerts("DIVERGED")
+		}
+		if len(a) != 1 || !strings.Contains(a[0].Body, "size") {
+			t.Errorf("DIVERGED alerts: %+v", a)
+		}
+	})
 	t.Run("delete markers", func(t *testing.T) {
 		if _, err := st.s3("us-east-1").DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String("src"), Key: aws.String("plain.txt")}); err != nil {
 			t.Fatal(err)

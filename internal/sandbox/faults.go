@@ -21,6 +21,9 @@ const (
 	// FaultSlowdown slows the bucket's S3 API: Millis of added latency on each
 	// request, and 503 SlowDown for Share (0 to 1) of requests.
 	FaultSlowdown = "slowdown"
+	// FaultTamper makes replication to the bucket write a replica whose body
+	// differs from its source's, as corruption or a rogue writer would.
+	FaultTamper = "tamper"
 )
 
 // DefaultDenyReason is the failure reason of a deny fault that names none.
@@ -40,7 +43,7 @@ func (f Fault) validate() error {
 		return fmt.Errorf("a fault needs a bucket")
 	}
 	switch f.Kind {
-	case FaultDeny, FaultOutage:
+	case FaultDeny, FaultOutage, FaultTamper:
 	case FaultLatency:
 		if f.Millis <= 0 {
 			return fmt.Errorf("a latency fault needs millis > 0")
@@ -53,7 +56,7 @@ func (f Fault) validate() error {
 			return fmt.Errorf("a slowdown fault needs millis > 0 or a share")
 		}
 	default:
-		return fmt.Errorf("unknown fault kind %q: want deny, outage, latency or slowdown", f.Kind)
+		return fmt.Errorf("unknown fault kind %q: want deny, outage, latency, slowdown or tamper", f.Kind)
 	}
 	return nil
 }

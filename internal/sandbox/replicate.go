@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"crypto/md5"
 	"time"
 
 	"github.com/johannesboyne/gofakes3"
@@ -95,10 +96,16 @@ func (sb *Sandbox) replicateTo(ctx context.Context, w write, rule replication.Ru
 		break
 	}
 	reason := ""
+	src := w.version
+	if _, ok, _ := sb.faults.get(dst, FaultTamper); ok && !src.deleteMarker {
+		src.body = append(append([]byte{}, src.body...), "(tampered)"...)
+		sum := md5.Sum(src.body)
+		src.hash, src.etag = sum[:], ""
+	}
 	if f, ok, _ := sb.faults.get(dst, FaultDeny); ok {
 		reason = f.Reason
 	} else {
-		reason = sb.store.putReplica(dst, w.bucket, w.version, rule.Destination.StorageClass)
+		reason = sb.store.putReplica(dst, w.bucket, src, rule.Destination.StorageClass)
 	}
 	if reason == "source-gone" {
 		return

@@ -400,6 +400,19 @@ func TestFaultsOnTheDestination(t *testing.T) {
 			t.Errorf("a rule without Metrics raised a failure event: %s", got)
 		}
 	})
+	t.Run("tamper writes a replica that differs", func(t *testing.T) {
+		if err := e.sb.InjectFault(sandbox.Fault{Bucket: "dst", Kind: sandbox.FaultTamper}); err != nil {
+			t.Fatal(err)
+		}
+		defer e.sb.ClearFaults("")
+		v := put(t, e.src, "src", "tampered", "original")
+		id := aws.ToString(v.VersionId)
+		waitStatus(t, e.src, "src", "tampered", id, "COMPLETED")
+		rep := head(t, e.dst, "dst", "tampered", id)
+		if aws.ToInt64(rep.ContentLength) == 8 || aws.ToString(rep.ETag) == aws.ToString(v.ETag) || rep.ReplicationStatus != "REPLICA" {
+			t.Errorf("replica: size %d ETag %s status %s, want a REPLICA that differs", aws.ToInt64(rep.ContentLength), aws.ToString(rep.ETag), rep.ReplicationStatus)
+		}
+	})
 	t.Run("a missing destination fails with DstBucketNotFound", func(t *testing.T) {
 		ctx := context.Background()
 		mustBucket(t, e.dst, "doomed", dstRegion, true)
