@@ -57,11 +57,11 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-func newStack(t *testing.T, stormLimit int, dests ...string) *stack {
+func newStack(t testing.TB, stormLimit int, dests ...string) *stack {
 	return newStackWindow(t, stormLimit, time.Minute, dests...)
 }
 
-func newStackWindow(t *testing.T, stormLimit int, window time.Duration, dests ...string) *stack {
+func newStackWindow(t testing.TB, stormLimit int, window time.Duration, dests ...string) *stack {
 	t.Helper()
 	if _, err := os.Stat("../../.tools/node_modules/dynalite/cli.js"); err != nil {
 		if os.Getenv("REPLAUDIT_REQUIRE_TOOLS") != "" {
@@ -137,7 +137,7 @@ func newStackWindow(t *testing.T, stormLimit int, window time.Duration, dests ..
 	return st
 }
 
-func (st *stack) bucket(t *testing.T, name, region string) {
+func (st *stack) bucket(t testing.TB, name, region string) {
 	t.Helper()
 	ctx := context.Background()
 	in := &s3.CreateBucketInput{Bucket: aws.String(name)}
@@ -153,7 +153,7 @@ func (st *stack) bucket(t *testing.T, name, region string) {
 	}
 }
 
-func (st *stack) put(t *testing.T, key, body string) string {
+func (st *stack) put(t testing.TB, key, body string) string {
 	t.Helper()
 	out, err := st.s3("us-east-1").PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("src"), Key: aws.String(key), Body: strings.NewReader(body)})
 	if err != nil {
@@ -163,14 +163,14 @@ func (st *stack) put(t *testing.T, key, body string) string {
 }
 
 // run attaches the auditor to the queue, as the event source mapping does.
-func (st *stack) run(t *testing.T) {
+func (st *stack) run(t testing.TB) {
 	t.Helper()
 	if err := st.sb.AddEventSourceMapping(sandbox.MappingOptions{QueueARN: st.queue, Function: sandbox.HandlerFunc(st.handler.Handle), BatchSize: 10}); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func (st *stack) item(t *testing.T, key, version, dest string) ledger.Item {
+func (st *stack) item(t testing.TB, key, version, dest string) ledger.Item {
 	t.Helper()
 	it, err := st.ledger.Get(context.Background(), ledger.KeyOf("src", key, version, dest))
 	if err != nil {
@@ -179,7 +179,7 @@ func (st *stack) item(t *testing.T, key, version, dest string) ledger.Item {
 	return it
 }
 
-func (st *stack) waitVerdict(t *testing.T, key, version, dest string, want audit.Verdict) ledger.Item {
+func (st *stack) waitVerdict(t testing.TB, key, version, dest string, want audit.Verdict) ledger.Item {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -292,7 +292,7 @@ func TestTheJobVerdictByVerdict(t *testing.T) {
 	}
 }
 
-func latest(t *testing.T, st *stack, key string) string {
+func latest(t testing.TB, st *stack, key string) string {
 	t.Helper()
 	out, err := st.s3("us-east-1").HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String("src"), Key: aws.String(key)})
 	if err != nil {
@@ -301,7 +301,7 @@ func latest(t *testing.T, st *stack, key string) string {
 	return aws.ToString(out.VersionId)
 }
 
-func latestMarker(t *testing.T, st *stack, key string) string {
+func latestMarker(t testing.TB, st *stack, key string) string {
 	t.Helper()
 	out, err := st.s3("us-east-1").ListObjectVersions(context.Background(), &s3.ListObjectVersionsInput{Bucket: aws.String("src"), Prefix: aws.String(key)})
 	if err != nil || len(out.DeleteMarkers) == 0 {

@@ -266,7 +266,7 @@ func TestReplicationWithASingleTagFilter(t *testing.T) {
 
 func TestVisibilityTimeoutHidesAReceivedMessage(t *testing.T) {
 	e := start(t, sandbox.Options{})
-	queue, _ := e.sb.CreateQueue(sandbox.QueueOptions{Name: "q", VisibilityTimeout: 200 * time.Millisecond})
+	queue, _ := e.sb.CreateQueue(sandbox.QueueOptions{Name: "q", VisibilityTimeout: time.Second})
 	sendAll(t, e, queue, 1, func(int) string { return "hidden" })
 	var calls int
 	var mu sync.Mutex
@@ -279,7 +279,7 @@ func TestVisibilityTimeoutHidesAReceivedMessage(t *testing.T) {
 	if err := e.sb.AddEventSourceMapping(sandbox.MappingOptions{QueueARN: queue, Function: fn}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(150 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
 	mu.Lock()
 	early := calls
 	mu.Unlock()

@@ -143,12 +143,12 @@ func TestEventSourceMappingRetriesAWholeBatch(t *testing.T) {
 
 func TestQueueDeliveryDelay(t *testing.T) {
 	e := start(t, sandbox.Options{})
-	queue, _ := e.sb.CreateQueue(sandbox.QueueOptions{Name: "q", Delay: 300 * time.Millisecond})
+	queue, _ := e.sb.CreateQueue(sandbox.QueueOptions{Name: "q", Delay: time.Second})
 	sendAll(t, e, queue, 1, func(int) string { return "later" })
 	if got := e.sb.ReceiveMessages(queue, 10); len(got) != 0 {
 		t.Fatalf("got %d messages before the delivery delay, want 0", len(got))
 	}
-	time.Sleep(350 * time.Millisecond)
+	time.Sleep(1100 * time.Millisecond)
 	// The test event sent when the configuration was saved is delayed too.
 	if got := e.sb.ReceiveMessages(queue, 10); len(got) != 2 || !strings.Contains(got[1].Body, "later") {
 		t.Errorf("got %d messages after the delay (%v), want the test event and the object", len(got), bodies(got))
@@ -188,7 +188,7 @@ func TestMappingDrivesABootstrapUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = fn.Close() })
 
-	queue, _ := e.sb.CreateQueue(sandbox.QueueOptions{Name: "q", VisibilityTimeout: 50 * time.Millisecond, MaxReceiveCount: 2})
+	queue, _ := e.sb.CreateQueue(sandbox.QueueOptions{Name: "q", VisibilityTimeout: time.Second, MaxReceiveCount: 2})
 	sendAll(t, e, queue, 3, func(i int) string { return []string{"fine-1", "poison", "fine-2"}[i] })
 	if err := e.sb.AddEventSourceMapping(sandbox.MappingOptions{QueueARN: queue, Function: fn}); err != nil {
 		t.Fatal(err)
@@ -206,7 +206,7 @@ func TestMappingDrivesABootstrapUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 	}
 
 	t.Run("a function error fails the whole batch", func(t *testing.T) {
-		crashQueue, _ := e.sb.CreateQueue(sandbox.QueueOptions{Name: "crashing", VisibilityTimeout: 50 * time.Millisecond, MaxReceiveCount: 1})
+		crashQueue, _ := e.sb.CreateQueue(sandbox.QueueOptions{Name: "crashing", VisibilityTimeout: time.Second, MaxReceiveCount: 1})
 		fn2, err := sandbox.StartEmulated(context.Background(), sandbox.EmulatorOptions{Bootstrap: buildFunction(t, "sqsfunction")})
 		if err != nil {
 			t.Fatal(err)
