@@ -150,8 +150,8 @@ func Format(f audit.Finding, kind Kind, since time.Time, sourceRegion string) Me
 	}
 	fmt.Fprintf(&b, "Fix:       %s\n", Sanitize(fix))
 	fmt.Fprintf(&b, "Console:   %s\n", consoleURL(f, sourceRegion))
-	fmt.Fprintf(&b, "Inspect:   replaudit query --bucket %s --key %s --version %s\n",
-		shellQuote(Sanitize(f.Bucket)), shellQuote(Sanitize(f.Key)), shellQuote(Sanitize(f.VersionID)))
+	fmt.Fprintf(&b, "Inspect:   replaudit status %s --version-id %s\n",
+		shellQuote(Sanitize("s3://"+f.Bucket+"/"+f.Key)), shellQuote(Sanitize(f.VersionID)))
 	machine := map[string]any{
 		"kind": kind, "severity": kind.Severity(), "verdict": f.Verdict, "bucket": f.Bucket, "key": f.Key,
 		"versionId": f.VersionID, "destination": f.Destination, "destinationRegion": f.DestinationRegion,
@@ -199,7 +199,7 @@ func FormatDigest(d Digest) Message {
 			fmt.Fprintf(&b, "  %s\n", Sanitize(e))
 		}
 	}
-	fmt.Fprintf(&b, "\nEvery item is in the ledger: replaudit query --bucket %s --verdict FAILED --since %s\n",
+	fmt.Fprintf(&b, "\nEvery item is in the ledger: replaudit list --bucket %s --verdict FAILED --since %s\n",
 		shellQuote(Sanitize(d.Bucket)), d.WindowStart.UTC().Format(time.RFC3339))
 	js, _ := json.MarshalIndent(map[string]any{"kind": KindDigest, "bucket": d.Bucket, "windowStart": d.WindowStart, "counts": d.Counts, "examples": d.Examples}, "", "  ")
 	fmt.Fprintf(&b, "\n--- JSON ---\n%s\n", js)

@@ -28,7 +28,7 @@ func TestAnAlertSaysWhatWhyAndHowToFix(t *testing.T) {
 		"Reason:    DstPutObjectNotPermitted",
 		"Fix:       Grant s3:ReplicateObject",
 		"Console:   https://us-east-1.console.aws.amazon.com/s3/object/acme-data?region=us-east-1&prefix=reports%2Fq3.pdf",
-		"Inspect:   replaudit query --bucket 'acme-data' --key 'reports/q3.pdf' --version '3HL4kqtJvjVBH40Nrjfkd'",
+		"Inspect:   replaudit status 's3://acme-data/reports/q3.pdf' --version-id '3HL4kqtJvjVBH40Nrjfkd'",
 		"Regions:   us-east-1 -> eu-west-1",
 	} {
 		if !strings.Contains(m.Body, want) {
