@@ -10,7 +10,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/replaudit/replaudit/internal/auditor"
 	"github.com/replaudit/replaudit/internal/env"
@@ -19,24 +18,14 @@ import (
 func main() {
 	log := lambdacontext.NewLogger()
 	slog.SetDefault(log)
-	conf, err := env.Load()
+	conf, parts, err := env.Boot(context.Background(), log)
 	if err != nil {
-		log.Error("configuration", "error", err)
-		os.Exit(1)
-	}
-	cfg, err := config.LoadDefaultConfig(context.Background())
-	if err != nil {
-		log.Error("load AWS configuration", "error", err)
-		os.Exit(1)
-	}
-	parts, err := env.Wire(cfg, conf, log)
-	if err != nil {
-		log.Error("wire", "error", err)
+		log.Error("start", "error", err)
 		os.Exit(1)
 	}
 	h, err := auditor.New(parts.Checker, parts.Ledger, parts.Notifier, conf.Concurrency, log, os.Stdout)
 	if err != nil {
-		log.Error("wire", "error", err)
+		log.Error("start", "error", err)
 		os.Exit(1)
 	}
 	lambda.Start(h.Handle)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/replaudit/replaudit/internal/env"
 	"github.com/replaudit/replaudit/internal/sweep"
@@ -19,27 +18,17 @@ import (
 func main() {
 	log := lambdacontext.NewLogger()
 	slog.SetDefault(log)
-	conf, err := env.Load()
+	conf, parts, err := env.Boot(context.Background(), log)
 	if err != nil {
-		log.Error("configuration", "error", err)
-		os.Exit(1)
-	}
-	cfg, err := config.LoadDefaultConfig(context.Background())
-	if err != nil {
-		log.Error("load AWS configuration", "error", err)
-		os.Exit(1)
-	}
-	parts, err := env.Wire(cfg, conf, log)
-	if err != nil {
-		log.Error("wire", "error", err)
+		log.Error("start", "error", err)
 		os.Exit(1)
 	}
 	s, err := sweep.New(parts.Checker, parts.Ledger, parts.Notifier, sweep.Options{
 		Threshold: conf.PendingThreshold, PerGiB: conf.PerGiB, Concurrency: conf.Concurrency,
 	}, log)
 	if err != nil {
-		log.Error("wire", "error", err)
+		log.Error("start", "error", err)
 		os.Exit(1)
 	}
-	lambda.Start(func(ctx context.Context) (sweep.Summary, error) { return s.Run(ctx) })
+	lambda.Start(s.Run)
 }

@@ -4,6 +4,7 @@
 package env
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
@@ -75,6 +77,21 @@ type Parts struct {
 	Checker  *audit.Checker
 	Ledger   *ledger.Ledger
 	Notifier *alert.Notifier
+}
+
+// Boot loads the configuration and the AWS SDK's, and wires the parts: all
+// a function's main needs before lambda.Start.
+func Boot(ctx context.Context, log *slog.Logger) (Config, Parts, error) {
+	c, err := Load()
+	if err != nil {
+		return c, Parts{}, fmt.Errorf("configuration: %w", err)
+	}
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return c, Parts{}, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	p, err := Wire(cfg, c, log)
+	return c, p, err
 }
 
 // Wire builds the parts on one AWS configuration: an S3 client per region,

@@ -232,23 +232,9 @@ func (l *Ledger) transition(ctx context.Context, k Key, f audit.Finding, now tim
 		// through ClaimAlert.
 		upd = upd.Remove(expression.Name("attn")).Remove(expression.Name("attnSince"))
 	}
-	cond := l.replaceable(f.Verdict)
-	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
+	it, err := l.update(ctx, k, upd, l.replaceable(f.Verdict))
 	if err != nil {
 		return Outcome{}, err
-	}
-	res, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(l.table), Key: k.av(),
-		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-		ReturnValues: types.ReturnValueAllNew,
-	})
-	if err != nil {
-		return Outcome{}, err
-	}
-	var it Item
-	if err := attributevalue.UnmarshalMap(res.Attributes, &it); err != nil {
-		return Outcome{}, fmt.Errorf("decode item: %w", err)
 	}
 	prev := audit.Verdict("")
 	if len(it.History) >= 2 {
@@ -286,10 +272,18 @@ func (l *Ledger) touch(ctx context.Context, k Key, f audit.Finding, now time.Tim
 	if f.LongPending {
 		upd = upd.Set(expression.Name("longPending"), expression.Value(true))
 	}
-	expr, err := expression.NewBuilder().WithUpdate(upd).
-		WithCondition(expression.AttributeExists(expression.Name("verdict"))).Build()
+	it, err := l.update(ctx, k, upd, expression.AttributeExists(expression.Name("verdict")))
 	if err != nil {
-		return Outcome{}, err
+		return Outcome{}, fmt.Errorf("count a check of %s %s: %w", k.PK, k.SK, err)
+	}
+	return Outcome{Kept: it.Verdict != f.Verdict, Item: it}, nil
+}
+
+// update applies a conditional update and returns the item as it now is.
+func (l *Ledger) update(ctx context.Context, k Key, upd expression.UpdateBuilder, cond expression.ConditionBuilder) (Item, error) {
+	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
+	if err != nil {
+		return Item{}, err
 	}
 	res, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(l.table), Key: k.av(),
@@ -298,13 +292,13 @@ func (l *Ledger) touch(ctx context.Context, k Key, f audit.Finding, now time.Tim
 		ReturnValues: types.ReturnValueAllNew,
 	})
 	if err != nil {
-		return Outcome{}, fmt.Errorf("count a check of %s %s: %w", k.PK, k.SK, err)
+		return Item{}, err
 	}
 	var it Item
 	if err := attributevalue.UnmarshalMap(res.Attributes, &it); err != nil {
-		return Outcome{}, fmt.Errorf("decode item: %w", err)
+		return Item{}, fmt.Errorf("decode item: %w", err)
 	}
-	return Outcome{Kept: it.Verdict != f.Verdict, Item: it}, nil
+	return it, nil
 }
 
 // Get reads one item. It returns ErrNotFound when there is none.

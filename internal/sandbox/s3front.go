@@ -71,18 +71,26 @@ func splitPath(p string) (bucket, key string) {
 	return bucket, key
 }
 
-// signingRegion reads the region from a SigV4 Authorization header or a
-// presigned URL's X-Amz-Credential. It is "" for unsigned requests.
-func signingRegion(r *http.Request) string {
+// credentialScope reads AKID/date/region/service/aws4_request from a SigV4
+// Authorization header or a presigned URL's X-Amz-Credential; nil for
+// unsigned requests.
+func credentialScope(r *http.Request) []string {
 	cred := r.URL.Query().Get("X-Amz-Credential")
 	if auth := r.Header.Get("Authorization"); auth != "" {
 		if _, after, ok := strings.Cut(auth, "Credential="); ok {
 			cred, _, _ = strings.Cut(after, ",")
 		}
 	}
-	parts := strings.Split(cred, "/")
-	if len(parts) >= 3 {
-		return parts[2]
+	if parts := strings.Split(cred, "/"); len(parts) >= 4 {
+		return parts
+	}
+	return nil
+}
+
+// signingRegion is the region a request was signed for, "" when unsigned.
+func signingRegion(r *http.Request) string {
+	if scope := credentialScope(r); scope != nil {
+		return scope[2]
 	}
 	return ""
 }

@@ -119,14 +119,8 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 // signingService reads the service from a SigV4 credential scope, falling
 // back to DynamoDB's X-Amz-Target for unsigned calls.
 func signingService(r *http.Request) string {
-	cred := r.URL.Query().Get("X-Amz-Credential")
-	if auth := r.Header.Get("Authorization"); auth != "" {
-		if _, after, ok := strings.Cut(auth, "Credential="); ok {
-			cred, _, _ = strings.Cut(after, ",")
-		}
-	}
-	if parts := strings.Split(cred, "/"); len(parts) >= 4 {
-		return parts[3]
+	if scope := credentialScope(r); scope != nil {
+		return scope[3]
 	}
 	if strings.HasPrefix(r.Header.Get("X-Amz-Target"), "DynamoDB_") {
 		return "dynamodb"

@@ -828,42 +828,39 @@ func (s *store) expectMultipartETag(bucketName, key, etag string) {
 	s.multipartETags[bucketName+"/"+key] = etag
 }
 
+// withBucket runs fn on a bucket under the lock. It reports whether the
+// bucket exists.
+func (s *store) withBucket(name string, fn func(*bucket)) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.buckets[name]
+	if b == nil {
+		return false
+	}
+	fn(b)
+	return true
+}
+
 func (s *store) hasReplication(bucketName string) bool {
 	return s.replicationDoc(bucketName) != nil
 }
 
-func (s *store) replicationDoc(bucketName string) *replicationDoc {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if b := s.buckets[bucketName]; b != nil {
-		return b.replication
-	}
-	return nil
+func (s *store) replicationDoc(bucketName string) (doc *replicationDoc) {
+	s.withBucket(bucketName, func(b *bucket) { doc = b.replication })
+	return doc
 }
 
 func (s *store) setReplication(bucketName string, doc *replicationDoc) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if b := s.buckets[bucketName]; b != nil {
-		b.replication = doc
-	}
+	s.withBucket(bucketName, func(b *bucket) { b.replication = doc })
 }
 
-func (s *store) notificationDoc(bucketName string) *notificationDoc {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if b := s.buckets[bucketName]; b != nil {
-		return b.notification
-	}
-	return nil
+func (s *store) notificationDoc(bucketName string) (doc *notificationDoc) {
+	s.withBucket(bucketName, func(b *bucket) { doc = b.notification })
+	return doc
 }
 
 func (s *store) setNotification(bucketName string, doc *notificationDoc) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if b := s.buckets[bucketName]; b != nil {
-		b.notification = doc
-	}
+	s.withBucket(bucketName, func(b *bucket) { b.notification = doc })
 }
 
 // doc returns a stored bucket document such as the policy.
