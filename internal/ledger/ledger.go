@@ -70,13 +70,18 @@ type Key struct {
 	SK string `dynamodbav:"sk"`
 }
 
-// KeyOf returns the key of a finding's item.
+// KeyOf returns the key of a finding's item. One partition holds every
+// version and destination of one object, so "everything about this key" is
+// one Query.
 func KeyOf(bucket, key, versionID, destination string) Key {
 	if destination == "" {
 		destination = "-"
 	}
-	return Key{PK: "V#" + bucket + "#" + versionID + "#" + key, SK: "D#" + destination}
+	return Key{PK: ObjectPK(bucket, key), SK: "V#" + versionID + "#D#" + destination}
 }
+
+// ObjectPK is the partition key of an object's items.
+func ObjectPK(bucket, key string) string { return "O#" + bucket + "#" + key }
 
 func shard(k Key) int {
 	h := fnv.New32a()
@@ -444,6 +449,38 @@ func (l *Ledger) Period(ctx context.Context, since, until time.Time, fn func(Ite
 						return err
 					}
 				}
+			}
+		}
+	}
+	return nil
+}
+
+// Object streams every item of one object: each version and destination,
+// or only those of versionID when it is not empty.
+func (l *Ledger) Object(ctx context.Context, bucket, key, versionID string, fn func(Item) error) error {
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(l.table),
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: ObjectPK(bucket, key)}},
+		ConsistentRead:            aws.Bool(true),
+	}
+	if versionID != "" {
+		in.KeyConditionExpression = aws.String("pk = :pk AND begins_with(sk, :v)")
+		in.ExpressionAttributeValues[":v"] = &types.AttributeValueMemberS{Value: "V#" + versionID + "#"}
+	}
+	p := dynamodb.NewQueryPaginator(l.db, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("query s3://%s/%s: %w", bucket, key, err)
+		}
+		for _, raw := range page.Items {
+			var it Item
+			if err := attributevalue.UnmarshalMap(raw, &it); err != nil {
+				return fmt.Errorf("decode item: %w", err)
+			}
+			if err := fn(it); err != nil {
+				return err
 			}
 		}
 	}

@@ -174,3 +174,32 @@ func TestConfigurationEvidenceIsFoundByPeriod(t *testing.T) {
 		t.Errorf("found %d configuration records, %v", found, err)
 	}
 }
+
+func TestEverythingAboutOneObjectIsOneQuery(t *testing.T) {
+	l, _ := newLedger(t)
+	ctx := context.Background()
+	for _, v := range []string{"v1", "v2"} {
+		for _, d := range []string{"dst-a", "dst-b"} {
+			f := finding(audit.Verified)
+			f.VersionID, f.Destination = v, d
+			if _, err := l.Record(ctx, f); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	other := finding(audit.Pending)
+	other.Key = "reports/q3 summary.pdf.bak"
+	if _, err := l.Record(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	count := func(version string) int {
+		n := 0
+		if err := l.Object(ctx, "src", "reports/q3 summary.pdf", version, func(ledger.Item) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if all, one := count(""), count("v2"); all != 4 || one != 2 {
+		t.Errorf("got %d items for the key and %d for v2, want 4 and 2", all, one)
+	}
+}
