@@ -58,7 +58,7 @@ func NewNotifier(l *ledger.Ledger, p Publisher, topic string, limit int, window 
 func (n *Notifier) Settle(ctx context.Context, f audit.Finding, out ledger.Outcome) error {
 	k := ledger.KeyOf(f.Bucket, f.Key, f.VersionID, f.Destination)
 	if kind := KindOf(f); kind != "" && !out.Kept {
-		if f.AwaitingReason && n.now().Sub(out.Item.FirstSeen) < ReasonGrace {
+		if f.AwaitingReason && n.now().Sub(failedSince(out.Item)) < ReasonGrace {
 			// S3's failure event carries the reason; alert with it. The
 			// sweeper alerts without it if it never comes.
 			return nil
@@ -69,21 +69,50 @@ func (n *Notifier) Settle(ctx context.Context, f audit.Finding, out ledger.Outco
 		}
 		return n.send(ctx, k, f, kind, out.Item.FirstSeen)
 	}
-	if f.Verdict == audit.Verified && out.Item.Alert == ledger.AlertSent {
-		claimed, err := n.ledger.ClaimAlert(ctx, k, "", true)
-		if err != nil || !claimed {
-			return err
+	if f.Verdict == audit.Verified {
+		switch out.Item.Alert {
+		case ledger.AlertSent:
+			return n.resolve(ctx, k, f, out.Item.FirstSeen)
+		case ledger.AlertDue:
+			// Over before SNS took the alert: settle it without a page.
+			return n.ledger.CloseUnsent(ctx, k, ResendGrace)
 		}
-		return n.send(ctx, k, f, KindResolved, out.Item.FirstSeen)
 	}
 	return nil
 }
 
+func (n *Notifier) resolve(ctx context.Context, k ledger.Key, f audit.Finding, since time.Time) error {
+	claimed, err := n.ledger.ClaimAlert(ctx, k, "", true)
+	if err != nil || !claimed {
+		return err
+	}
+	return n.send(ctx, k, f, KindResolved, since)
+}
+
+// failedSince is when the item was first recorded FAILED in this incident.
+func failedSince(it ledger.Item) time.Time {
+	for _, h := range it.History {
+		if h.Verdict == audit.Failed {
+			return h.At
+		}
+	}
+	return it.LastChecked
+}
+
+// ResendGrace is how long a claimed alert is left to its claimant before
+// the sweeper sends it instead.
+const ResendGrace = 2 * time.Minute
+
 // Resend sends an alert or resolved notice the ledger still holds as due,
 // after its claimant had time to send it: the sweeper's half of "never lost".
+// It takes the claim over first, so two sweeps never both send.
 func (n *Notifier) Resend(ctx context.Context, it ledger.Item, grace time.Duration) error {
-	if it.AlertClaimedAt != nil && n.now().Sub(*it.AlertClaimedAt) < grace {
+	if it.Alert != ledger.AlertDue && it.Alert != ledger.AlertResolveDue {
 		return nil
+	}
+	ok, err := n.ledger.Reclaim(ctx, it.Key, it.Alert, grace)
+	if err != nil || !ok {
+		return err
 	}
 	switch it.Alert {
 	case ledger.AlertDue:
@@ -96,9 +125,10 @@ func (n *Notifier) Resend(ctx context.Context, it ledger.Item, grace time.Durati
 
 func (n *Notifier) send(ctx context.Context, k ledger.Key, f audit.Finding, kind Kind, since time.Time) error {
 	resolve := kind == KindResolved
+	var start time.Time
 	if !resolve {
-		start := n.now().UTC().Truncate(n.window)
-		count, err := n.ledger.CountAlert(ctx, f.Bucket, start)
+		start = n.now().UTC().Truncate(n.window)
+		count, err := n.ledger.CountAlert(ctx, f.Bucket, start, 1)
 		if err != nil {
 			return err
 		}
@@ -111,16 +141,28 @@ func (n *Notifier) send(ctx context.Context, k ledger.Key, f audit.Finding, kind
 				return err
 			}
 			n.log.Info("alert held for the storm digest", "bucket", f.Bucket, "key", f.Key, "kind", kind, "windowCount", count)
-			return n.ledger.MarkAlerted(ctx, k, false, true)
+			_, err := n.ledger.MarkAlerted(ctx, k, false, true)
+			return err
 		}
 	}
 	msg := Format(f, kind, since, f.SourceRegion)
 	if err := n.publish(ctx, msg); err != nil {
 		n.log.Warn("alert not published; the sweeper will retry it", "bucket", f.Bucket, "key", f.Key, "kind", kind, "error", err)
+		if !resolve {
+			// Only published alerts count towards the storm limit.
+			if _, uerr := n.ledger.CountAlert(ctx, f.Bucket, start, -1); uerr != nil {
+				n.log.Warn("storm count not corrected", "bucket", f.Bucket, "error", uerr)
+			}
+		}
 		return nil
 	}
 	n.log.Info("alert published", "bucket", f.Bucket, "key", f.Key, "versionId", f.VersionID, "destination", f.Destination, "kind", kind)
-	return n.ledger.MarkAlerted(ctx, k, resolve, false)
+	it, err := n.ledger.MarkAlerted(ctx, k, resolve, false)
+	if err != nil || resolve || it.Verdict != audit.Verified {
+		return err
+	}
+	// It was verified while the alert went out: resolve it now, or no one will.
+	return n.resolve(ctx, k, it.Finding(), it.FirstSeen)
 }
 
 func (n *Notifier) publish(ctx context.Context, m Message) error {

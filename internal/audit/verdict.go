@@ -23,7 +23,8 @@ const (
 	Superseded Verdict = "SUPERSEDED"
 	// DeleteNotReplicated: a version was deleted; S3 never replicates that.
 	DeleteNotReplicated Verdict = "DELETE_NOT_REPLICATED"
-	// NotTracked: S3 sent OperationNotTracked for the version.
+	// NotTracked: S3 sent OperationNotTracked for the version. It is kept
+	// only when nothing else is known.
 	NotTracked Verdict = "NOT_TRACKED"
 )
 
@@ -37,7 +38,7 @@ func (v Verdict) Alerts() bool { return v == Failed || v == Missing || v == Dive
 // final: a redelivered or reordered event must never move it back.
 func (v Verdict) Final() bool {
 	switch v {
-	case Verified, Superseded, DeleteNotReplicated, NotReplicated, NotTracked:
+	case Verified, Superseded, DeleteNotReplicated, NotReplicated:
 		return true
 	}
 	return false
@@ -48,6 +49,11 @@ func (v Verdict) Final() bool {
 func (v Verdict) Replaces(current Verdict) bool {
 	if current == "" {
 		return true
+	}
+	if v == NotTracked {
+		// S3 stopped timing the replication; it says nothing of whether it
+		// happened, so it never overrides what a check found.
+		return false
 	}
 	if current.Final() {
 		return false

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -173,12 +174,13 @@ func (t *tally) write(w io.Writer, now time.Time) {
 			"Verdict": string(v), "Findings": n,
 		})
 	}
-	if len(t.millis) > 0 {
+	// The format takes at most 100 values per metric in one line.
+	for vals := range slices.Chunk(t.millis, 100) {
 		emit(map[string]any{
 			"_aws": map[string]any{"Timestamp": now.UnixMilli(), "CloudWatchMetrics": []any{map[string]any{
 				"Namespace": "replaudit", "Dimensions": [][]string{{}},
 				"Metrics": []any{map[string]string{"Name": "CheckLatency", "Unit": "Milliseconds"}}}}},
-			"CheckLatency": t.millis,
+			"CheckLatency": vals,
 		})
 	}
 }

@@ -484,3 +484,49 @@ func TestAStormBecomesOneDigest(t *testing.T) {
 		t.Errorf("the digest's JSON block does not parse: %v", err)
 	}
 }
+
+func TestABacklogTooBigForOneSweepIsCoveredByTheNext(t *testing.T) {
+	st := newStack(t, 1000, "dst")
+	_ = st.sb.InjectFault(sandbox.Fault{Bucket: "dst", Kind: sandbox.FaultOutage})
+	st.run(t)
+	const items = 48
+	versions := map[string]string{}
+	for i := range items {
+		k := fmt.Sprintf("backlog/%02d", i)
+		versions[k] = st.put(t, k, "x")
+	}
+	for k, v := range versions {
+		st.waitVerdict(t, k, v, "dst", audit.Pending)
+	}
+	// The outage lasts: every item stays PENDING, and each run may start
+	// only a few checks before its deadline. The clock moves five minutes a
+	// run, as the schedule does; every item must still be re-checked.
+	clock := time.Now()
+	sw, err := sweep.New(st.checker, st.ledger, st.notifier, sweep.Options{Threshold: time.Hour, Concurrency: 1,
+		Margin: time.Second, Clock: func() time.Time { return clock }}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for run := 0; run < 40; run++ {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second+150*time.Millisecond)
+		if _, err := sw.Run(ctx); err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		cancel()
+		clock = clock.Add(5 * time.Minute)
+		left := 0
+		for k, v := range versions {
+			if st.item(t, k, v, "dst").Checks < 2 {
+				left++
+			}
+		}
+		if left == 0 {
+			if run == 0 {
+				t.Fatal("one run covered the backlog: the test does not test resuming")
+			}
+			return
+		}
+	}
+	t.Error("40 short runs left items never re-checked")
+}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -34,6 +35,7 @@ type Config struct {
 	ConfigTTL        time.Duration // REPLICATION_CONFIG_TTL_SECONDS, default 60
 	PendingThreshold time.Duration // PENDING_THRESHOLD_MINUTES, default 30
 	PerGiB           time.Duration // PENDING_ALLOWANCE_MINUTES_PER_GIB, default 4
+	RuleIDs          []string      // RULE_IDS, comma-separated: audit only these rules; empty audits all
 }
 
 // Load reads the configuration. Every problem is named in the error.
@@ -69,6 +71,9 @@ func Load() (Config, error) {
 		PendingThreshold: time.Duration(num("PENDING_THRESHOLD_MINUTES", 30)) * time.Minute,
 		PerGiB:           time.Duration(num("PENDING_ALLOWANCE_MINUTES_PER_GIB", 4)) * time.Minute,
 	}
+	if ids := os.Getenv("RULE_IDS"); ids != "" {
+		c.RuleIDs = strings.Split(ids, ",")
+	}
 	return c, errors.Join(errs...)
 }
 
@@ -103,6 +108,7 @@ func Wire(cfg aws.Config, c Config, log *slog.Logger) (Parts, error) {
 	if err != nil {
 		return Parts{}, err
 	}
+	checker.OnlyRules(c.RuleIDs)
 	l, err := ledger.New(dynamodb.NewFromConfig(cfg), c.Table, c.Retention)
 	if err != nil {
 		return Parts{}, err

@@ -35,6 +35,10 @@ const (
 	Shards = 16
 )
 
+// LongPendingKind is the alert kind of a long-PENDING warning, which a
+// later critical alert may follow.
+const LongPendingKind = "LONG_PENDING"
+
 // Alert states.
 const (
 	AlertDue        = "DUE"         // an alert must be sent
@@ -267,15 +271,29 @@ func (l *Ledger) replaceable(v audit.Verdict) expression.ConditionBuilder {
 
 // touch counts a check that did not change the verdict.
 func (l *Ledger) touch(ctx context.Context, k Key, f audit.Finding, now time.Time) (Outcome, error) {
-	upd := expression.Set(expression.Name("lastChecked"), expression.Value(now)).
-		Add(expression.Name("checks"), expression.Value(1))
-	if f.FailureReason != "" {
-		// S3's failure event names the reason after a check saw FAILED.
-		upd = upd.Set(expression.Name("failureReason"), expression.Value(f.FailureReason)).
-			Set(expression.Name("detail"), expression.Value(f.Detail))
+	// An UpdateBuilder shares its operations with its copies: build afresh.
+	base := func() expression.UpdateBuilder {
+		upd := expression.Set(expression.Name("lastChecked"), expression.Value(now)).
+			Add(expression.Name("checks"), expression.Value(1))
+		if f.LongPending {
+			upd = upd.Set(expression.Name("longPending"), expression.Value(true))
+		}
+		return upd
 	}
-	if f.LongPending {
-		upd = upd.Set(expression.Name("longPending"), expression.Value(true))
+	upd := base()
+	if f.FailureReason != "" && f.Verdict == audit.Failed {
+		// S3's failure event names the reason after a check saw FAILED; it
+		// goes onto a FAILED item only.
+		withReason := base().Set(expression.Name("failureReason"), expression.Value(f.FailureReason)).
+			Set(expression.Name("detail"), expression.Value(f.Detail))
+		it, err := l.update(ctx, k, withReason, expression.Name("verdict").Equal(expression.Value(audit.Failed)))
+		if err == nil {
+			return Outcome{Item: it}, nil
+		}
+		var ccf *types.ConditionalCheckFailedException
+		if !errors.As(err, &ccf) {
+			return Outcome{}, fmt.Errorf("count a check of %s %s: %w", k.PK, k.SK, err)
+		}
 	}
 	it, err := l.update(ctx, k, upd, expression.AttributeExists(expression.Name("verdict")))
 	if err != nil {
@@ -338,6 +356,12 @@ func (l *Ledger) ClaimAlert(ctx context.Context, k Key, kind string, resolve boo
 	} else {
 		cond = expression.AttributeNotExists(expression.Name("alert")).
 			Or(expression.Name("alert").Equal(expression.Value(AlertResolved)))
+		if kind != LongPendingKind {
+			// A problem found after a long-PENDING warning is news: a FAILED
+			// is worth its own alert.
+			cond = cond.Or(expression.Name("alertKind").Equal(expression.Value(LongPendingKind)).
+				And(expression.Name("alert").NotEqual(expression.Value(AlertDue))))
+		}
 	}
 	upd := expression.Set(expression.Name("alert"), expression.Value(state)).
 		Set(expression.Name("alertClaimedAt"), expression.Value(now)).
@@ -354,8 +378,12 @@ func (l *Ledger) ClaimAlert(ctx context.Context, k Key, kind string, resolve boo
 	return err == nil, err
 }
 
-// MarkAlerted records that the alert, or the resolved notice, went out.
-func (l *Ledger) MarkAlerted(ctx context.Context, k Key, resolve, digested bool) error {
+// MarkAlerted records that the alert, or the resolved notice, went out,
+// and returns the item as it now is. A critical item leaves the attention
+// index once on-call knows (re-checking it every sweep for a year would
+// cost more than it tells); a long-PENDING one stays, to be re-checked and
+// resolved.
+func (l *Ledger) MarkAlerted(ctx context.Context, k Key, resolve, digested bool) (Item, error) {
 	now := l.now().UTC()
 	from, to, at := AlertDue, AlertSent, "alertedAt"
 	if resolve {
@@ -366,17 +394,54 @@ func (l *Ledger) MarkAlerted(ctx context.Context, k Key, resolve, digested bool)
 	}
 	upd := expression.Set(expression.Name("alert"), expression.Value(to)).
 		Set(expression.Name(at), expression.Value(now))
-	it, err := l.Get(ctx, k)
-	if err != nil {
-		return err
-	}
-	if !needsAttention(it.Verdict) || to == AlertResolved {
+	if resolve {
 		upd = upd.Remove(expression.Name("attn")).Remove(expression.Name("attnSince"))
 	}
-	err = l.conditional(ctx, k, upd, expression.Name("alert").Equal(expression.Value(from)))
+	it, err := l.update(ctx, k, upd, expression.Name("alert").Equal(expression.Value(from)))
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		return nil // someone else recorded it
+		return l.Get(ctx, k) // someone else recorded it
+	}
+	if err != nil || resolve || !it.Verdict.Alerts() {
+		return it, err
+	}
+	// Out of the index, unless the verdict moved meanwhile.
+	rm := expression.Remove(expression.Name("attn")).Remove(expression.Name("attnSince"))
+	if err := l.conditional(ctx, k, rm, expression.Name("verdict").Equal(expression.Value(it.Verdict))); err != nil && !errors.As(err, &ccf) {
+		return it, err
+	}
+	return it, nil
+}
+
+// Reclaim takes over an alert still in state (DUE or RESOLVE_DUE) whose
+// claim is older than grace, so that of two sweeps only one resends it.
+func (l *Ledger) Reclaim(ctx context.Context, k Key, state string, grace time.Duration) (bool, error) {
+	now := l.now().UTC()
+	upd := expression.Set(expression.Name("alertClaimedAt"), expression.Value(now))
+	cond := expression.Name("alert").Equal(expression.Value(state)).
+		And(expression.AttributeNotExists(expression.Name("alertClaimedAt")).
+			Or(expression.Name("alertClaimedAt").LessThan(expression.Value(now.Add(-grace)))))
+	err := l.conditional(ctx, k, upd, cond)
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// CloseUnsent settles an alert that was due but never sent, because the
+// problem resolved itself before SNS took it: no page for what is over.
+func (l *Ledger) CloseUnsent(ctx context.Context, k Key, grace time.Duration) error {
+	now := l.now().UTC()
+	upd := expression.Set(expression.Name("alert"), expression.Value(AlertResolved)).
+		Set(expression.Name("resolvedAt"), expression.Value(now)).
+		Remove(expression.Name("attn")).Remove(expression.Name("attnSince"))
+	cond := expression.Name("alert").Equal(expression.Value(AlertDue)).
+		And(expression.Name("alertClaimedAt").LessThan(expression.Value(now.Add(-grace))))
+	err := l.conditional(ctx, k, upd, cond)
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return nil
 	}
 	return err
 }
@@ -394,10 +459,13 @@ func (l *Ledger) conditional(ctx context.Context, k Key, upd expression.UpdateBu
 	return err
 }
 
-// Attention streams the items that need attention, shard by shard, oldest
-// first within a shard, page by page. fn returning an error stops it.
-func (l *Ledger) Attention(ctx context.Context, fn func(Item) error) error {
-	for s := range Shards {
+// Attention streams the items that need attention, shard by shard from
+// shard first (so that runs cut short by a deadline start in turn at every
+// shard), oldest first within a shard, page by page. fn returning an error
+// stops it.
+func (l *Ledger) Attention(ctx context.Context, first int, fn func(Item) error) error {
+	for i := range Shards {
+		s := (first + i) % Shards
 		p := dynamodb.NewQueryPaginator(l.db, &dynamodb.QueryInput{
 			TableName: aws.String(l.table), IndexName: aws.String(AttentionIndex),
 			KeyConditionExpression:    aws.String("attn = :a"),

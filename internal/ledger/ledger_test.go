@@ -116,7 +116,7 @@ func TestOnlyOneClaimWinsAnAlert(t *testing.T) {
 	if wins != 1 {
 		t.Fatalf("%d claims won, want exactly 1", wins)
 	}
-	if err := l.MarkAlerted(ctx, k, false, false); err != nil {
+	if _, err := l.MarkAlerted(ctx, k, false, false); err != nil {
 		t.Fatal(err)
 	}
 	if ok, _ := l.ClaimAlert(ctx, k, "FAILED", false); ok {
@@ -138,7 +138,7 @@ func TestAttentionAndPeriodQueries(t *testing.T) {
 		}
 	}
 	var attention []audit.Verdict
-	if err := l.Attention(ctx, func(it ledger.Item) error { attention = append(attention, it.Verdict); return nil }); err != nil {
+	if err := l.Attention(ctx, 5, func(it ledger.Item) error { attention = append(attention, it.Verdict); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if len(attention) != 2 {
@@ -201,5 +201,93 @@ func TestEverythingAboutOneObjectIsOneQuery(t *testing.T) {
 	}
 	if all, one := count(""), count("v2"); all != 4 || one != 2 {
 		t.Errorf("got %d items for the key and %d for v2, want 4 and 2", all, one)
+	}
+}
+
+func TestACriticalAlertMayFollowALongPendingWarning(t *testing.T) {
+	l, _ := newLedger(t)
+	ctx := context.Background()
+	k := ledger.KeyOf("src", "reports/q3 summary.pdf", "v1", "dst")
+	if _, err := l.Record(ctx, finding(audit.Pending)); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := l.ClaimAlert(ctx, k, ledger.LongPendingKind, false); !ok {
+		t.Fatal("the warning was not claimed")
+	}
+	if _, err := l.MarkAlerted(ctx, k, false, false); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := l.ClaimAlert(ctx, k, ledger.LongPendingKind, false); ok {
+		t.Error("a second warning was claimed")
+	}
+	if _, err := l.Record(ctx, finding(audit.Failed)); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := l.ClaimAlert(ctx, k, "FAILED", false); !ok {
+		t.Error("the FAILED alert after the warning was not claimed")
+	}
+}
+
+func TestOnlyOneSweepTakesOverADueAlert(t *testing.T) {
+	l, _ := newLedger(t)
+	ctx := context.Background()
+	k := ledger.KeyOf("src", "reports/q3 summary.pdf", "v1", "dst")
+	if _, err := l.Record(ctx, finding(audit.Failed)); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := l.ClaimAlert(ctx, k, "FAILED", false); !ok {
+		t.Fatal("not claimed")
+	}
+	if ok, _ := l.Reclaim(ctx, k, ledger.AlertDue, time.Hour); ok {
+		t.Error("a fresh claim was taken over")
+	}
+	time.Sleep(300 * time.Millisecond)
+	var wins int
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range 3 { // three overlapping sweeps
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := l.Reclaim(ctx, k, ledger.AlertDue, 250*time.Millisecond)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				mu.Lock()
+				wins++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if wins != 1 {
+		t.Errorf("%d sweeps took the alert over, want 1", wins)
+	}
+}
+
+func TestNotTrackedNeverHidesWhatAChecksFound(t *testing.T) {
+	l, _ := newLedger(t)
+	ctx := context.Background()
+	if _, err := l.Record(ctx, finding(audit.Pending)); err != nil {
+		t.Fatal(err)
+	}
+	out, err := l.Record(ctx, finding(audit.NotTracked))
+	if err != nil || out.Item.Verdict != audit.Pending || out.Item.Attn == "" {
+		t.Errorf("NOT_TRACKED over PENDING: verdict %s attention %q, %v", out.Item.Verdict, out.Item.Attn, err)
+	}
+}
+
+func TestALateFailureReasonDoesNotTouchAVerifiedItem(t *testing.T) {
+	l, _ := newLedger(t)
+	ctx := context.Background()
+	if _, err := l.Record(ctx, finding(audit.Verified)); err != nil {
+		t.Fatal(err)
+	}
+	f := finding(audit.Failed)
+	f.FailureReason, f.Detail = "DstKmsKeyNotFound", "late"
+	out, err := l.Record(ctx, f)
+	if err != nil || out.Item.Verdict != audit.Verified || out.Item.FailureReason != "" {
+		t.Errorf("got %s reason %q, %v", out.Item.Verdict, out.Item.FailureReason, err)
 	}
 }

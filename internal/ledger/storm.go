@@ -31,14 +31,14 @@ func windowKey(bucket string, start time.Time) Key {
 // window rather than an object version.
 func IsWindow(it Item) bool { return strings.HasPrefix(it.PK, stormPrefix) }
 
-// CountAlert adds one alert to a bucket's window and returns how many the
-// window has seen.
-func (l *Ledger) CountAlert(ctx context.Context, bucket string, start time.Time) (int, error) {
+// CountAlert adds delta alerts to a bucket's window (-1 takes back one that
+// could not be published) and returns how many the window holds.
+func (l *Ledger) CountAlert(ctx context.Context, bucket string, start time.Time, delta int) (int, error) {
 	res, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(l.table), Key: windowKey(bucket, start).av(),
-		UpdateExpression:          aws.String("ADD alerts :one SET #ttl = :ttl"),
+		UpdateExpression:          aws.String("ADD alerts :n SET #ttl = :ttl"),
 		ExpressionAttributeNames:  map[string]string{"#ttl": "ttl"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":one": &types.AttributeValueMemberN{Value: "1"}, ":ttl": &types.AttributeValueMemberN{Value: fmt.Sprint(start.Add(l.retention).Unix())}},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":n": &types.AttributeValueMemberN{Value: fmt.Sprint(delta)}, ":ttl": &types.AttributeValueMemberN{Value: fmt.Sprint(start.Add(l.retention).Unix())}},
 		ReturnValues:              types.ReturnValueUpdatedNew,
 	})
 	if err != nil {

@@ -256,3 +256,41 @@ func TestLedgerTableMatchesWhatTheLedgerCreatesLocally(t *testing.T) {
 		t.Errorf("TTL: %v", props["TimeToLiveSpecification"])
 	}
 }
+
+func TestTheAuditResourcesAreConfiguredAsTheIssueAsks(t *testing.T) {
+	tpl := load(t)
+	q := tpl.Resources["EventQueue"].Properties
+	if q["SqsManagedSseEnabled"] != true || fmt.Sprint(q["DelaySeconds"]) != "FirstCheckDelaySeconds" {
+		t.Errorf("queue: SSE %v, delay %v", q["SqsManagedSseEnabled"], q["DelaySeconds"])
+	}
+	auditorTimeout, _ := strconv.Atoi(fmt.Sprint(tpl.Resources["ReplicationAuditorFunction"].Properties["Timeout"]))
+	if v, _ := strconv.Atoi(fmt.Sprint(q["VisibilityTimeout"])); v < 6*auditorTimeout {
+		t.Errorf("visibility %d is under six times the auditor's timeout %d", v, auditorTimeout)
+	}
+	if rp := fmt.Sprint(q["RedrivePolicy"]); !strings.Contains(rp, "maxReceiveCount:5") {
+		t.Errorf("redrive: %s", rp)
+	}
+	pol := fmt.Sprint(tpl.Resources["EventQueuePolicy"].Properties["PolicyDocument"])
+	if !strings.Contains(pol, "aws:SourceArn") || !strings.Contains(pol, "aws:SourceAccount") {
+		t.Errorf("queue policy: %s", pol)
+	}
+	ev := fmt.Sprint(tpl.Resources["ReplicationAuditorFunction"].Properties["Events"])
+	if !strings.Contains(ev, "ReportBatchItemFailures") || !strings.Contains(ev, "MaximumBatchingWindowInSeconds") {
+		t.Errorf("auditor event: %s", ev)
+	}
+	tb := tpl.Resources["LedgerTable"].Properties
+	if fmt.Sprint(tb["BillingMode"]) != "PAY_PER_REQUEST" || !strings.Contains(fmt.Sprint(tb["PointInTimeRecoverySpecification"]), "true") ||
+		!strings.Contains(fmt.Sprint(tb["SSESpecification"]), "true") {
+		t.Errorf("table: %v", tb)
+	}
+	if tpl.Resources["AlertTopic"].Properties["KmsMasterKeyId"] == nil || tpl.Resources["AlertEmailSubscription"].Type != "AWS::SNS::Subscription" {
+		t.Error("the topic must be KMS-encrypted, with an optional email subscription")
+	}
+	sched := fmt.Sprint(tpl.Resources["ReplicationSweeperFunction"].Properties["Events"])
+	if !strings.Contains(sched, "rate(5 minutes)") {
+		t.Errorf("sweeper schedule: %s", sched)
+	}
+	if fmt.Sprint(tpl.Resources["Replication"].Properties["NotificationQueueArn"]) == "<nil>" {
+		t.Error("the custom resource does not wire the queue")
+	}
+}

@@ -8,6 +8,7 @@ package sweep
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,8 @@ type Options struct {
 	// Grace is how long a claimed alert is left to its claimant before the
 	// sweeper sends it instead.
 	Grace time.Duration
+	// Clock stands in for time.Now, in tests.
+	Clock func() time.Time
 }
 
 // Summary says what one run did.
@@ -73,7 +76,11 @@ func New(c *audit.Checker, l *ledger.Ledger, n *alert.Notifier, o Options, log *
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Sweeper{checker: c, ledger: l, notifier: n, opts: o, log: log, now: time.Now}, nil
+	now := o.Clock
+	if now == nil {
+		now = time.Now
+	}
+	return &Sweeper{checker: c, ledger: l, notifier: n, opts: o, log: log, now: now}, nil
 }
 
 // allowance is how long an object of this size may stay PENDING.
@@ -91,6 +98,7 @@ func (s *Sweeper) Run(ctx context.Context) (Summary, error) {
 	if d, ok := ctx.Deadline(); ok {
 		stopAt = d.Add(-s.opts.Margin)
 	}
+	began := time.Now()
 	sem := make(chan struct{}, s.opts.Concurrency)
 	var wg sync.WaitGroup
 	var firstErr error
@@ -102,8 +110,12 @@ func (s *Sweeper) Run(ctx context.Context) (Summary, error) {
 		}
 		mu.Unlock()
 	}
-	err := s.ledger.Attention(ctx, func(it ledger.Item) error {
-		if !stopAt.IsZero() && s.now().After(stopAt) {
+	// Each run starts at another shard: a backlog too big for one run is
+	// covered by the next ones, whatever shard it sits in.
+	first := int(s.now().Unix()/60) % ledger.Shards
+	var failed atomic.Int64
+	err := s.ledger.Attention(ctx, first, func(it ledger.Item) error {
+		if !stopAt.IsZero() && time.Now().After(stopAt) {
 			return errStop
 		}
 		seen.Add(1)
@@ -115,6 +127,7 @@ func (s *Sweeper) Run(ctx context.Context) (Summary, error) {
 			kind, err := s.one(ctx, it)
 			if err != nil {
 				s.log.Warn("sweep item failed; the next run retries it", "pk", it.PK, "sk", it.SK, "error", err)
+				failed.Add(1)
 				fail(err)
 				return
 			}
@@ -137,10 +150,12 @@ func (s *Sweeper) Run(ctx context.Context) (Summary, error) {
 		sum.Left = 1 // at least one item waits for the next run
 		err = nil
 	}
-	if err == nil && firstErr != nil && sum.Seen == 0 {
-		err = firstErr
+	if err == nil && firstErr != nil {
+		// Surface it, so the function's error metric and alarm see it; the
+		// items that failed stay in the index for the next run.
+		err = fmt.Errorf("%d of %d items failed, first: %w", failed.Load(), sum.Seen, firstErr)
 	}
-	s.log.Info("sweep done", "seen", sum.Seen, "rechecked", sum.Rechecked, "alerted", sum.Alerted, "resolved", sum.Resolved, "digests", sum.Digests, "stoppedEarly", sum.Left > 0)
+	s.log.Info("sweep done", "seconds", time.Since(began).Seconds(), "seen", sum.Seen, "rechecked", sum.Rechecked, "alerted", sum.Alerted, "resolved", sum.Resolved, "digests", sum.Digests, "stoppedEarly", sum.Left > 0)
 	return sum, err
 }
 
