@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/replaudit/replaudit/internal/query"
 )
 
 // Exit codes.
@@ -22,8 +24,13 @@ Usage:
   replaudit <command> [flags]
 
 Commands:
+  status    everything the ledger knows about one object
+  list      ledger items by verdict, bucket and period
+  export    a whole period of evidence, as CSV or JSON lines
   sandbox   run the local AWS stand-in (S3, SNS, DynamoDB, queues) until stopped
-  demo      show replication working, and failing, on the local sandbox
+  demo      the whole job on the local sandbox
+
+Exit codes: 0 success, 1 a query found FAILED items, 2 a usage error.
 
 Run 'replaudit <command> --help' for a command's flags and examples.
 `
@@ -33,10 +40,12 @@ type command struct {
 	name     string
 	summary  string
 	examples string
-	flags    func(*flag.FlagSet) func(ctx context.Context, stdout, stderr io.Writer) error
+	// args: the command takes positional arguments (after its flags).
+	args  bool
+	flags func(*flag.FlagSet) func(ctx context.Context, stdout, stderr io.Writer) error
 }
 
-var commands = []command{sandboxCommand, demoCommand}
+var commands = []command{statusCommand, listCommand, exportCommand, sandboxCommand, demoCommand}
 
 // errUsage marks an error in the command line, answered with exit code 2.
 var errUsage = errors.New("usage")
@@ -69,13 +78,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			}
 			return exitUsage
 		}
-		if fs.NArg() > 0 {
+		if c.args {
+			// Flags may follow the arguments: status s3://b/k --format json.
+			var positional []string
+			for fs.NArg() > 0 {
+				positional = append(positional, fs.Arg(0))
+				if err := fs.Parse(fs.Args()[1:]); err != nil {
+					return exitUsage
+				}
+			}
+			_ = fs.Parse(positional) // leaves them as fs.Args()
+		}
+		if fs.NArg() > 0 && !c.args {
 			fmt.Fprintf(stderr, "replaudit %s: unexpected argument %q\n", c.name, fs.Arg(0))
 			return exitUsage
 		}
 		if err := action(ctx, stdout, stderr); err != nil {
-			fmt.Fprintf(stderr, "replaudit %s: %v\n", c.name, err)
-			if errors.Is(err, errUsage) {
+			if errors.Is(err, errFoundFailed) {
+				return exitFail
+			}
+			fmt.Fprintf(stderr, "replaudit %s: %s\n", c.name, strings.ReplaceAll(err.Error(), "usage: ", ""))
+			if errors.Is(err, errUsage) || errors.Is(err, query.ErrUsage) {
 				return exitUsage
 			}
 			return exitFail

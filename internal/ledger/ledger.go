@@ -55,6 +55,27 @@ type Ledger struct {
 	table     string
 	retention time.Duration
 	now       func() time.Time
+	pageSize  int32
+}
+
+// WithClock makes the ledger stamp items with clock's time, for tests and
+// golden files.
+func (l *Ledger) WithClock(clock func() time.Time) *Ledger {
+	l.now = clock
+	return l
+}
+
+// WithPageSize caps the items a query page returns (0: DynamoDB's 1 MB).
+func (l *Ledger) WithPageSize(n int32) *Ledger {
+	l.pageSize = n
+	return l
+}
+
+func (l *Ledger) limit() *int32 {
+	if l.pageSize <= 0 {
+		return nil
+	}
+	return aws.Int32(l.pageSize)
 }
 
 // New returns a Ledger on a table. Items expire after retention.
@@ -469,6 +490,7 @@ func (l *Ledger) Attention(ctx context.Context, first int, fn func(Item) error) 
 		p := dynamodb.NewQueryPaginator(l.db, &dynamodb.QueryInput{
 			TableName: aws.String(l.table), IndexName: aws.String(AttentionIndex),
 			KeyConditionExpression:    aws.String("attn = :a"),
+			Limit:                     l.limit(),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":a": &types.AttributeValueMemberS{Value: fmt.Sprintf("A#%02d", s)}},
 		})
 		for p.HasMorePages() {
@@ -498,6 +520,7 @@ func (l *Ledger) Period(ctx context.Context, since, until time.Time, fn func(Ite
 			p := dynamodb.NewQueryPaginator(l.db, &dynamodb.QueryInput{
 				TableName: aws.String(l.table), IndexName: aws.String(DayIndex),
 				KeyConditionExpression:    aws.String("dayShard = :d"),
+				Limit:                     l.limit(),
 				ExpressionAttributeValues: map[string]types.AttributeValue{":d": &types.AttributeValueMemberS{Value: fmt.Sprintf("%s#%02d", day.Format(time.DateOnly), s)}},
 			})
 			for p.HasMorePages() {
@@ -531,6 +554,7 @@ func (l *Ledger) Object(ctx context.Context, bucket, key, versionID string, fn f
 		KeyConditionExpression:    aws.String("pk = :pk"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: ObjectPK(bucket, key)}},
 		ConsistentRead:            aws.Bool(true),
+		Limit:                     l.limit(),
 	}
 	if versionID != "" {
 		in.KeyConditionExpression = aws.String("pk = :pk AND begins_with(sk, :v)")

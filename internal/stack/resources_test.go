@@ -294,3 +294,25 @@ func TestTheAuditResourcesAreConfiguredAsTheIssueAsks(t *testing.T) {
 		t.Error("the custom resource does not wire the queue")
 	}
 }
+
+func TestAuditorsGetReadOnlyAccessToTheLedger(t *testing.T) {
+	tpl := load(t)
+	p := tpl.Resources["LedgerReadOnlyPolicy"]
+	if p.Type != "AWS::IAM::ManagedPolicy" {
+		t.Fatal("no LedgerReadOnlyPolicy managed policy")
+	}
+	sts := map[string]map[string]any{}
+	statements(p.Properties["PolicyDocument"], sts)
+	for sid, st := range sts {
+		for _, a := range actions(t, st) {
+			switch a {
+			case "dynamodb:Query", "dynamodb:GetItem", "dynamodb:Scan", "dynamodb:DescribeTable":
+			default:
+				t.Errorf("%s grants %s, which is not read-only", sid, a)
+			}
+		}
+	}
+	if tpl.Outputs["LedgerReadOnlyPolicyArn"] == nil {
+		t.Error("the policy is not an output")
+	}
+}

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/replaudit/replaudit/internal/audit"
+	"github.com/replaudit/replaudit/internal/ledger"
+	"github.com/replaudit/replaudit/internal/sandbox"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// seeded starts a sandbox with a ledger holding known findings at known
+// times, and returns an env file that points the CLI at it.
+func seeded(t *testing.T) string {
+	t.Helper()
+	if _, err := os.Stat("../../.tools/node_modules/dynalite/cli.js"); err != nil {
+		if os.Getenv("REPLAUDIT_REQUIRE_TOOLS") != "" {
+			t.Fatal("dynalite is missing: run make tools")
+		}
+		t.Skip("dynalite is missing (make tools)")
+	}
+	t.Chdir("../..")
+	ctx := context.Background()
+	sb, err := sandbox.Start(ctx, sandbox.Options{DynamoDB: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sb.Close() })
+	cfg, _ := sb.AWSConfig(ctx, "us-east-1")
+	db := dynamodb.NewFromConfig(cfg)
+	if err := ledger.CreateTable(ctx, db, "ledger"); err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+	l, _ := ledger.New(db, "ledger", 400*24*time.Hour)
+	l.WithClock(func() time.Time { return clock })
+	record := func(f audit.Finding, after time.Duration) {
+		clock = f.EventTime.Add(after)
+		if f.Verdict == audit.Verified {
+			f.Replica = &audit.Replica{VersionID: f.VersionID, Size: f.Size, ETag: f.ETag, Status: "REPLICA", VerifiedAt: clock}
+		}
+		if _, err := l.Record(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := func(day, hour int) time.Time { return time.Date(2026, 11, day, hour, 0, 0, 0, time.UTC) }
+	base := audit.Finding{Bucket: "acme-data", SourceRegion: "us-east-1", Destination: "acme-dr", DestinationRegion: "eu-west-1", Size: 42, ETag: "0123abcd"}
+	for i, c := range []struct {
+		key     string
+		verdict audit.Verdict
+		day     int
+		lag     time.Duration
+		reason  string
+	}{
+		{"reports/q3.pdf", audit.Verified, 20, 40 * time.Second, ""},
+		{"reports/q4 draft.pdf", audit.Failed, 21, time.Minute, "DstPutObjectNotPermitted"},
+		{"photos/été.jpg", audit.Verified, 22, 12 * time.Minute, ""},
+		{"=cmd|calc.csv", audit.Pending, 23, time.Minute, ""},
+		{"old/archive.tar", audit.NotReplicated, 24, time.Minute, ""},
+	} {
+		f := base
+		f.Key, f.VersionID, f.Verdict, f.EventTime, f.FailureReason = c.key, "v"+string(rune('1'+i)), c.verdict, at(c.day, 10), c.reason
+		record(f, c.lag)
+	}
+	envFile := filepath.Join(t.TempDir(), "sandbox.env")
+	var b strings.Builder
+	for _, kv := range sb.Env() {
+		t.Setenv(kv[0], os.Getenv(kv[0])) // restored after the test
+		b.WriteString("export " + kv[0] + "=" + kv[1] + "\n")
+	}
+	t.Setenv("REPLAUDIT_TABLE", "")
+	b.WriteString("export REPLAUDIT_TABLE=ledger\n")
+	if err := os.WriteFile(envFile, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return envFile
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("cmd", "replaudit", "testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to write it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs:\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+func TestListAndExportOutputs(t *testing.T) {
+	env := seeded(t)
+	period := []string{"--env-file", env, "--since", "2026-11-19T00:00:00Z", "--until", "2026-11-26T00:00:00Z"}
+	cases := []struct {
+		name, golden string
+		args         []string
+		exit         int
+	}{
+		{"a table of everything, with a FAILED among it", "list.txt", append([]string{"list", "--format", "table"}, period...), exitFail},
+		{"csv, formulas defused", "list.csv", append([]string{"list", "--format", "csv"}, period...), exitFail},
+		{"json of one verdict", "list-verified.json", append([]string{"list", "--format", "json", "--verdict", "verified"}, period...), exitOK},
+		{"jsonl export", "export.jsonl", append([]string{"export", "--format", "jsonl"}, period...), exitFail},
+		{"an empty period", "empty.json", []string{"list", "--format", "json", "--env-file", env, "--since", "2025-01-01", "--until", "2025-01-02"}, exitOK},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			if got := run(context.Background(), c.args, &out, &errOut); got != c.exit {
+				t.Errorf("exit %d, want %d; stderr %s", got, c.exit, errOut.String())
+			}
+			golden(t, c.golden, out.Bytes())
+		})
+	}
+}
+
+func TestStatusTellsTheWholeStory(t *testing.T) {
+	env := seeded(t)
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"status", "s3://acme-data/reports/q4 draft.pdf", "--env-file", env}, &out, &errOut)
+	if code != exitFail {
+		t.Errorf("exit %d, want 1 for a FAILED object; stderr %s", code, errOut.String())
+	}
+	golden(t, "status.txt", out.Bytes())
+	out.Reset()
+	if code := run(context.Background(), []string{"status", "s3://acme-data/nothing-here", "--env-file", env}, &out, &errOut); code != exitFail || !strings.Contains(errOut.String(), "holds nothing") {
+		t.Errorf("an unknown object: exit %d, %s", code, errOut.String())
+	}
+}
+
+func TestQueryCommandsRefuseBadInputInOneLine(t *testing.T) {
+	env := seeded(t)
+	cases := []struct {
+		args []string
+		exit int
+		says string
+	}{
+		{[]string{"list", "--env-file", env, "--verdict", "GREEN"}, exitUsage, `unknown verdict "GREEN"`},
+		{[]string{"list", "--env-file", env, "--since", "last tuesday"}, exitUsage, `"last tuesday" is not a time`},
+		{[]string{"list", "--env-file", env, "--since", "1d", "--until", "2d"}, exitUsage, "is not after --since"},
+		{[]string{"list", "--env-file", env, "--table", "no-such-table"}, exitFail, `no ledger table "no-such-table"`},
+		{[]string{"export", "--env-file", env}, exitUsage, "--since is required"},
+		{[]string{"export", "--env-file", env, "--since", "1d", "--format", "xml"}, exitUsage, "csv or jsonl"},
+		{[]string{"status", "acme-data/key", "--env-file", env}, exitUsage, "not an s3://bucket/key"},
+		{[]string{"list", "--env-file", "/no/such/file"}, exitUsage, "--env-file"},
+	}
+	for _, c := range cases {
+		var out, errOut bytes.Buffer
+		got := run(context.Background(), c.args, &out, &errOut)
+		msg := strings.TrimSpace(errOut.String())
+		if got != c.exit || !strings.Contains(msg, c.says) || strings.Count(msg, "\n") > 0 {
+			t.Errorf("%v: exit %d %q, want exit %d and one line saying %q", c.args, got, msg, c.exit, c.says)
+		}
+	}
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/replaudit/replaudit/internal/alert"
+	"github.com/replaudit/replaudit/internal/audit"
+	"github.com/replaudit/replaudit/internal/ledger"
+	"github.com/replaudit/replaudit/internal/replication"
+)
+
+var statusCommand = command{
+	name:    "status",
+	summary: "everything the ledger knows about one object: each version and destination",
+	args:    true,
+	examples: `  replaudit status 's3://acme-data/reports/2026/Q3 summary.pdf'
+  replaudit status s3://acme-data/reports/q3.pdf --version-id 3HL4kqtJvjVBH40Nrjfkd --format json
+`,
+	flags: func(fs *flag.FlagSet) func(context.Context, io.Writer, io.Writer) error {
+		var lf ledgerFlags
+		lf.register(fs)
+		version := fs.String("version-id", "", "only this version")
+		format := fs.String("format", "text", "text or json")
+		return func(ctx context.Context, stdout, stderr io.Writer) error {
+			return runStatus(ctx, &lf, fs.Args(), *version, *format, stdout)
+		}
+	},
+}
+
+func parseS3URL(s string) (bucket, key string, err error) {
+	rest, ok := strings.CutPrefix(s, "s3://")
+	if !ok {
+		return "", "", fmt.Errorf("%w: %q is not an s3://bucket/key address", errUsage, s)
+	}
+	bucket, key, ok = strings.Cut(rest, "/")
+	if !ok || bucket == "" || key == "" {
+		return "", "", fmt.Errorf("%w: %q names no key: want s3://bucket/key", errUsage, s)
+	}
+	return bucket, key, nil
+}
+
+func runStatus(ctx context.Context, lf *ledgerFlags, args []string, version, format string, out io.Writer) error {
+	if len(args) != 1 {
+		return fmt.Errorf("%w: status takes one s3://bucket/key", errUsage)
+	}
+	if format != "text" && format != "json" {
+		return fmt.Errorf("%w: --format is text or json, not %q", errUsage, format)
+	}
+	bucket, key, err := parseS3URL(args[0])
+	if err != nil {
+		return err
+	}
+	l, err := lf.open(ctx)
+	if err != nil {
+		return err
+	}
+	var items []ledger.Item
+	if err := l.Object(ctx, bucket, key, version, func(it ledger.Item) error { items = append(items, it); return nil }); err != nil {
+		return err
+	}
+	if len(items) == 0 {
+		return fmt.Errorf("the ledger holds nothing about s3://%s/%s%s", bucket, key, map[bool]string{true: " version " + version}[version != ""])
+	}
+	failed := false
+	for _, it := range items {
+		failed = failed || it.Verdict == audit.Failed
+	}
+	if format == "json" {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(items); err != nil {
+			return err
+		}
+	} else {
+		writeStatus(out, bucket, key, items)
+	}
+	if failed {
+		return errFoundFailed
+	}
+	return nil
+}
+
+func writeStatus(out io.Writer, bucket, key string, items []ledger.Item) {
+	fmt.Fprintf(out, "s3://%s/%s\n", alert.Sanitize(bucket), alert.Sanitize(key))
+	for _, it := range items {
+		dest := it.Destination
+		if dest == "" {
+			dest = "(no destination)"
+		}
+		fmt.Fprintf(out, "\nversion %s -> %s: %s\n", it.VersionID, dest, it.Verdict)
+		fmt.Fprintf(out, "  written      %s\n", stamp(it.EventTime))
+		fmt.Fprintf(out, "  checked      %d times, first %s, last %s\n", it.Checks, stamp(it.FirstSeen), stamp(it.LastChecked))
+		if it.Replica != nil {
+			fmt.Fprintf(out, "  replica      version %s, %d bytes, ETag %s, %s, verified %s\n", it.Replica.VersionID, it.Replica.Size, it.Replica.ETag, it.Replica.Status, stamp(it.Replica.VerifiedAt))
+			if it.Replica.Checksum != "" {
+				fmt.Fprintf(out, "  checksum     %s\n", it.Replica.Checksum)
+			}
+		}
+		if it.LagSeconds != nil {
+			fmt.Fprintf(out, "  lag          at most %.1fs\n", *it.LagSeconds)
+		}
+		if it.FailureReason != "" {
+			meaning, fix := replication.Explain(it.FailureReason)
+			fmt.Fprintf(out, "  reason       %s: %s\n  fix          %s\n", it.FailureReason, meaning, fix)
+		}
+		for _, d := range it.Differences {
+			fmt.Fprintf(out, "  differs      %s\n", d)
+		}
+		if it.Detail != "" && it.Verdict != audit.Verified {
+			fmt.Fprintf(out, "  detail       %s\n", alert.Sanitize(it.Detail))
+		}
+		if it.Alert != "" {
+			fmt.Fprintf(out, "  alert        %s %s", it.AlertKind, it.Alert)
+			if it.AlertedAt != nil {
+				fmt.Fprintf(out, ", alerted %s", stamp(*it.AlertedAt))
+			}
+			if it.ResolvedAt != nil {
+				fmt.Fprintf(out, ", resolved %s", stamp(*it.ResolvedAt))
+			}
+			fmt.Fprintln(out)
+		}
+		fmt.Fprintln(out, "  history")
+		for _, h := range it.History {
+			fmt.Fprintf(out, "    %s  %-14s %s\n", stamp(h.At), h.Verdict, alert.Sanitize(h.Detail))
+		}
+	}
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
