@@ -27,6 +27,7 @@ Commands:
   status    everything the ledger knows about one object
   list      ledger items by verdict, bucket and period
   export    a whole period of evidence, as CSV or JSON lines
+  report    the compliance summary of a period, as text or HTML
   sandbox   run the local AWS stand-in (S3, SNS, DynamoDB, queues) until stopped
   demo      the whole job on the local sandbox
 
@@ -45,7 +46,7 @@ type command struct {
 	flags func(*flag.FlagSet) func(ctx context.Context, stdout, stderr io.Writer) error
 }
 
-var commands = []command{statusCommand, listCommand, exportCommand, sandboxCommand, demoCommand}
+var commands = []command{statusCommand, listCommand, exportCommand, reportCommand, sandboxCommand, demoCommand}
 
 // errUsage marks an error in the command line, answered with exit code 2.
 var errUsage = errors.New("usage")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -165,5 +166,74 @@ func TestQueryCommandsRefuseBadInputInOneLine(t *testing.T) {
 		if got != c.exit || !strings.Contains(msg, c.says) || strings.Count(msg, "\n") > 0 {
 			t.Errorf("%v: exit %d %q, want exit %d and one line saying %q", c.args, got, msg, c.exit, c.says)
 		}
+	}
+}
+
+func TestReportFiguresFromAKnownLedger(t *testing.T) {
+	env := seeded(t)
+	htmlFile := filepath.Join(t.TempDir(), "report.html")
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"report", "--env-file", env, "--since", "2026-11-19T00:00:00Z", "--until", "2026-11-26T00:00:00Z",
+		"--threshold", "10m", "--html", htmlFile}, &out, &errOut)
+	if code != exitFail {
+		t.Errorf("exit %d, want 1 (a FAILED item in the period); stderr %s", code, errOut.String())
+	}
+	text := out.String()
+	// Seeded: 5 versions; 2 VERIFIED with lags 40s and 12m; 1 FAILED; 1 PENDING;
+	// 1 NOT_REPLICATED, which is not expected to replicate.
+	for _, want := range []string{
+		"objects audited                  5 versions, 5 checks against destinations",
+		"expected to replicate            4",
+		"verified within 10m0s            1 (25.00%)",
+		"verified within 15 minutes       2 (50.00%)",
+		"p50 40s, p95 12m0s, p99 12m0s, max 12m0s",
+		"DstPutObjectNotPermitted  1",
+		"longest pending  s3://acme-data/=cmd|calc.csv (v4) to acme-dr",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the report does not say %q:\n%s", want, text)
+		}
+	}
+	page, err := os.ReadFile(htmlFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := string(page)
+	for _, bad := range []string{"<script", "<link", "src=", "@import"} {
+		if strings.Contains(html, bad) {
+			t.Errorf("the HTML is not self-contained: it has %q", bad)
+		}
+	}
+	if strings.Count(html, "<svg") != 2 || !strings.Contains(html, "Time to verified") {
+		t.Errorf("the HTML lacks its two charts")
+	}
+	screenshot(t, htmlFile)
+}
+
+// screenshot renders the report in headless Chromium, as a person would
+// open it, and checks that a picture came out.
+func screenshot(t *testing.T, htmlFile string) {
+	t.Helper()
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("REPLAUDIT_REQUIRE_CHROMIUM") != "" {
+			t.Fatal("chromium is missing (apt-get install chromium)")
+		}
+		t.Log("chromium is not installed; the screenshot is skipped (apt-get install chromium)")
+		return
+	}
+	png := filepath.Join(t.TempDir(), "report.png")
+	if dir := os.Getenv("REPLAUDIT_SCREENSHOT_DIR"); dir != "" {
+		png = filepath.Join(dir, "report.png")
+	}
+	cmd := exec.Command(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir="+t.TempDir(), "--window-size=1000,1400", "--screenshot="+png, "file://"+htmlFile)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("chromium: %v\n%s", err, out)
+	}
+	st, err := os.Stat(png)
+	if err != nil || st.Size() < 20_000 {
+		t.Errorf("screenshot: %v, %d bytes; want a rendered page", err, st.Size())
 	}
 }

@@ -161,6 +161,11 @@ type Item struct {
 	Attn              string         `dynamodbav:"attn,omitempty"`
 	AttnSince         string         `dynamodbav:"attnSince,omitempty"`
 	TTL               int64          `dynamodbav:"ttl"`
+
+	// Set on configuration evidence (IsConfig) only.
+	RequestType string   `dynamodbav:"requestType,omitempty"`
+	Status      string   `dynamodbav:"status,omitempty"`
+	RuleIDs     []string `dynamodbav:"ruleIds,omitempty"`
 }
 
 // Finding rebuilds the finding an item records.

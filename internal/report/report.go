@@ -1,0 +1,181 @@
+package report
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/replaudit/replaudit/internal/audit"
+	"github.com/replaudit/replaudit/internal/ledger"
+)
+
+// Ledger is what a report reads.
+type Ledger interface {
+	Period(ctx context.Context, since, until time.Time, fn func(ledger.Item) error) error
+}
+
+// Bucket of the lag histogram.
+type Bucket struct {
+	Label string
+	Upto  time.Duration // inclusive upper bound; 0 for the last, open bucket
+	Count int
+}
+
+// Day is one day's count of checks, verified or not.
+type Day struct {
+	Date        string
+	Verified    int
+	NotVerified int
+}
+
+// Change is one configuration change in the period.
+type Change struct {
+	At          time.Time
+	Bucket      string
+	RequestType string
+	Status      string
+	Rules       []string
+}
+
+// Report is the period's figures.
+type Report struct {
+	Since, Until time.Time
+	Threshold    time.Duration
+	Generated    time.Time
+
+	Objects  int // distinct object versions audited
+	Checks   int // version × destination items
+	Expected int // items that should replicate (not NOT_REPLICATED, DELETE_NOT_REPLICATED, SUPERSEDED, NOT_TRACKED)
+	Verdicts map[audit.Verdict]int
+
+	WithinThreshold  int // expected items VERIFIED with a lag bound within the threshold
+	Within15Minutes  int
+	P50, P95, P99    time.Duration // of the lag bounds of VERIFIED items
+	MaxLag           time.Duration
+	FailuresByReason map[string]int
+
+	OpenIncidents     int // alerted, not resolved
+	ResolvedIncidents int
+	LongestPending    *ledger.Item
+
+	Histogram []Bucket
+	Daily     []Day
+	Changes   []Change
+}
+
+// Share is part of whole as a percentage, 100 when there is nothing.
+func Share(part, whole int) float64 {
+	if whole == 0 {
+		return 100
+	}
+	return 100 * float64(part) / float64(whole)
+}
+
+func expected(v audit.Verdict) bool {
+	switch v {
+	case audit.NotReplicated, audit.DeleteNotReplicated, audit.Superseded, audit.NotTracked:
+		return false
+	}
+	return true
+}
+
+// percentile is the nearest-rank percentile of sorted values.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := int(math.Ceil(p / 100 * float64(len(sorted))))
+	return sorted[max(rank, 1)-1]
+}
+
+// Compute reads the period once, in bounded memory but for the lags of
+// verified items, and works out the figures.
+func Compute(ctx context.Context, l Ledger, since, until time.Time, threshold time.Duration, now time.Time) (*Report, error) {
+	r := &Report{Since: since, Until: until, Threshold: threshold, Generated: now,
+		Verdicts: map[audit.Verdict]int{}, FailuresByReason: map[string]int{}}
+	r.Histogram = []Bucket{{"≤ 1 min", time.Minute, 0}, {"1–5 min", 5 * time.Minute, 0}, {"5–15 min", 15 * time.Minute, 0},
+		{"15–60 min", time.Hour, 0}, {"1–6 h", 6 * time.Hour, 0}, {"> 6 h", 0, 0}}
+	objects := map[string]bool{}
+	daily := map[string]*Day{}
+	var lags []time.Duration
+	err := l.Period(ctx, since, until, func(it ledger.Item) error {
+		if ledger.IsConfig(it) {
+			r.Changes = append(r.Changes, Change{At: it.EventTime, Bucket: it.Bucket, RequestType: it.RequestType, Status: it.Status, Rules: it.RuleIDs})
+			return nil
+		}
+		if ledger.IsWindow(it) {
+			return nil
+		}
+		r.Checks++
+		objects[it.Bucket+"\x00"+it.ObjectKey+"\x00"+it.VersionID] = true
+		r.Verdicts[it.Verdict]++
+		d := it.EventTime.UTC().Format(time.DateOnly)
+		if daily[d] == nil {
+			daily[d] = &Day{Date: d}
+		}
+		if it.Verdict == audit.Verified {
+			daily[d].Verified++
+		} else {
+			daily[d].NotVerified++
+		}
+		if expected(it.Verdict) {
+			r.Expected++
+		}
+		switch it.Alert {
+		case ledger.AlertSent, ledger.AlertDue, ledger.AlertResolveDue:
+			r.OpenIncidents++
+		case ledger.AlertResolved:
+			r.ResolvedIncidents++
+		}
+		switch it.Verdict {
+		case audit.Verified:
+			if it.LagSeconds != nil {
+				lag := time.Duration(*it.LagSeconds * float64(time.Second))
+				lags = append(lags, lag)
+				if lag <= threshold {
+					r.WithinThreshold++
+				}
+				if lag <= 15*time.Minute {
+					r.Within15Minutes++
+				}
+				for i := range r.Histogram {
+					if r.Histogram[i].Upto == 0 || lag <= r.Histogram[i].Upto {
+						r.Histogram[i].Count++
+						break
+					}
+				}
+			}
+		case audit.Failed:
+			reason := it.FailureReason
+			if reason == "" {
+				reason = "(no reason reported)"
+			}
+			r.FailuresByReason[reason]++
+		case audit.Missing, audit.Diverged:
+			r.FailuresByReason[string(it.Verdict)]++
+		case audit.Pending:
+			if r.LongestPending == nil || it.EventTime.Before(r.LongestPending.EventTime) {
+				cp := it
+				r.LongestPending = &cp
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the ledger: %w", err)
+	}
+	r.Objects = len(objects)
+	sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
+	r.P50, r.P95, r.P99 = percentile(lags, 50), percentile(lags, 95), percentile(lags, 99)
+	if len(lags) > 0 {
+		r.MaxLag = lags[len(lags)-1]
+	}
+	for _, d := range daily {
+		r.Daily = append(r.Daily, *d)
+	}
+	sort.Slice(r.Daily, func(i, j int) bool { return r.Daily[i].Date < r.Daily[j].Date })
+	sort.Slice(r.Changes, func(i, j int) bool { return r.Changes[i].At.Before(r.Changes[j].At) })
+	return r, nil
+}

@@ -1,0 +1,70 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/replaudit/replaudit/internal/alert"
+	"github.com/replaudit/replaudit/internal/audit"
+)
+
+func round(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "0s"
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	default:
+		return d.Round(time.Second).String()
+	}
+}
+
+// Text writes the report as plain text.
+func (r *Report) Text(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	p := func(format string, a ...any) { fmt.Fprintf(tw, format+"\n", a...) }
+	p("replaudit compliance report")
+	p("period\t%s to %s", r.Since.UTC().Format(time.RFC3339), r.Until.UTC().Format(time.RFC3339))
+	p("")
+	p("objects audited\t%d versions, %d checks against destinations", r.Objects, r.Checks)
+	p("expected to replicate\t%d", r.Expected)
+	p("verified within %s\t%d (%.2f%%)", round(r.Threshold), r.WithinThreshold, Share(r.WithinThreshold, r.Expected))
+	p("verified within 15 minutes\t%d (%.2f%%)", r.Within15Minutes, Share(r.Within15Minutes, r.Expected))
+	p("time to verified (upper bounds)\tp50 %s, p95 %s, p99 %s, max %s", round(r.P50), round(r.P95), round(r.P99), round(r.MaxLag))
+	p("")
+	p("verdicts")
+	for _, v := range audit.Verdicts {
+		if r.Verdicts[v] > 0 {
+			p("  %s\t%d", v, r.Verdicts[v])
+		}
+	}
+	p("")
+	p("failures by reason")
+	if len(r.FailuresByReason) == 0 {
+		p("  none")
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.FailuresByReason)) {
+		p("  %s\t%d", k, r.FailuresByReason[k])
+	}
+	p("")
+	p("incidents\t%d open, %d resolved", r.OpenIncidents, r.ResolvedIncidents)
+	if lp := r.LongestPending; lp != nil {
+		p("longest pending\ts3://%s/%s (%s) to %s, written %s", alert.Sanitize(lp.Bucket), alert.Sanitize(lp.ObjectKey), lp.VersionID, lp.Destination, lp.EventTime.UTC().Format(time.RFC3339))
+	} else {
+		p("longest pending\tnone")
+	}
+	p("")
+	p("configuration changes")
+	if len(r.Changes) == 0 {
+		p("  none")
+	}
+	for _, c := range r.Changes {
+		p("  %s\t%s %s on %s\t%s", c.At.UTC().Format(time.RFC3339), c.RequestType, c.Status, c.Bucket, strings.Join(c.Rules, ", "))
+	}
+	return tw.Flush()
+}
