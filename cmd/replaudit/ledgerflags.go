@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -24,13 +25,14 @@ var errFoundFailed = errors.New("found FAILED items")
 // ledgerFlags are how a command reaches the ledger: standard SDK
 // credentials, profile and region, the table, or the sandbox's env file.
 type ledgerFlags struct {
-	table, region, profile, envFile string
+	table, stack, region, profile, envFile string
 }
 
 const defaultTable = "replaudit-ledger"
 
 func (lf *ledgerFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&lf.table, "table", envOr("REPLAUDIT_TABLE", defaultTable), "the ledger table (the stack's LedgerTableName output; env REPLAUDIT_TABLE)")
+	fs.StringVar(&lf.stack, "stack", "", "find the table from this stack's LedgerTableName output")
 	fs.StringVar(&lf.region, "region", "", "AWS region (default: the SDK's, from AWS_REGION or the profile)")
 	fs.StringVar(&lf.profile, "profile", "", "AWS profile (default: the SDK's, from AWS_PROFILE)")
 	fs.StringVar(&lf.envFile, "env-file", "", "read export lines from `FILE` first, such as the sandbox's")
@@ -93,6 +95,11 @@ func (lf *ledgerFlags) open(ctx context.Context) (*ledger.Ledger, error) {
 	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
 		return nil, errors.New("no AWS credentials: set AWS_PROFILE or run `aws configure`; for the sandbox, pass --env-file .sandbox.env")
 	}
+	if lf.stack != "" {
+		if lf.table, err = stackTable(ctx, cfg, lf.stack); err != nil {
+			return nil, err
+		}
+	}
 	db := dynamodb.NewFromConfig(cfg)
 	if _, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(lf.table)}); err != nil {
 		var nf *types.ResourceNotFoundException
@@ -108,4 +115,20 @@ func (lf *ledgerFlags) open(ctx context.Context) (*ledger.Ledger, error) {
 func isTerminal(f *os.File) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// stackTable reads the ledger table's name from a stack's outputs.
+func stackTable(ctx context.Context, cfg aws.Config, stack string) (string, error) {
+	out, err := cloudformation.NewFromConfig(cfg).DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(stack)})
+	if err != nil {
+		return "", fmt.Errorf("--stack %s: %w", stack, err)
+	}
+	for _, s := range out.Stacks {
+		for _, o := range s.Outputs {
+			if aws.ToString(o.OutputKey) == "LedgerTableName" {
+				return aws.ToString(o.OutputValue), nil
+			}
+		}
+	}
+	return "", fmt.Errorf("stack %s has no LedgerTableName output: is it a replaudit stack?", stack)
 }

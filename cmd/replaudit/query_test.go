@@ -73,6 +73,7 @@ func seeded(t *testing.T) string {
 		f.Key, f.VersionID, f.Verdict, f.EventTime, f.FailureReason = c.key, "v"+string(rune('1'+i)), c.verdict, at(c.day, 10), c.reason
 		record(f, c.lag)
 	}
+	sb.PutStack("replaudit", map[string]string{"LedgerTableName": "ledger", "AlertTopicArn": "arn:aws:sns:us-east-1:000000000000:alerts"})
 	envFile := filepath.Join(t.TempDir(), "sandbox.env")
 	var b strings.Builder
 	for _, kv := range sb.Env() {
@@ -116,6 +117,7 @@ func TestListAndExportOutputs(t *testing.T) {
 		{"csv, formulas defused", "list.csv", append([]string{"list", "--format", "csv"}, period...), exitFail},
 		{"json of one verdict", "list-verified.json", append([]string{"list", "--format", "json", "--verdict", "verified"}, period...), exitOK},
 		{"jsonl export", "export.jsonl", append([]string{"export", "--format", "jsonl"}, period...), exitFail},
+		{"the table found from the stack's outputs", "list-verified.json", append([]string{"list", "--format", "json", "--verdict", "verified", "--stack", "replaudit", "--table", "ignored"}, period...), exitOK},
 		{"an empty period", "empty.json", []string{"list", "--format", "json", "--env-file", env, "--since", "2025-01-01", "--until", "2025-01-02"}, exitOK},
 	}
 	for _, c := range cases {
@@ -158,6 +160,7 @@ func TestQueryCommandsRefuseBadInputInOneLine(t *testing.T) {
 		{[]string{"export", "--env-file", env, "--since", "1d", "--format", "xml"}, exitUsage, "csv or jsonl"},
 		{[]string{"status", "acme-data/key", "--env-file", env}, exitUsage, "not an s3://bucket/key"},
 		{[]string{"list", "--env-file", "/no/such/file"}, exitUsage, "--env-file"},
+		{[]string{"list", "--env-file", env, "--stack", "not-a-stack"}, exitFail, "Stack with id not-a-stack does not exist"},
 	}
 	for _, c := range cases {
 		var out, errOut bytes.Buffer

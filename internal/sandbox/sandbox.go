@@ -41,6 +41,7 @@ type Sandbox struct {
 	calls   *calls
 	queues  *queues
 	sns     *snsServer
+	stacks  *stacks
 	dynamo  *dynalite
 	aws     *http.Server
 	control *http.Server
@@ -80,6 +81,7 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 	sb.store.onWrite = sb.onWrite
 	sb.queues = newQueues(sb.now)
 	sb.sns = newSNSServer(sb)
+	sb.stacks = newStacks()
 
 	var dynamo http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"__type":"com.amazonaws.dynamodb.v20120810#ServiceUnavailable","message":"the sandbox was started without DynamoDB"}`, http.StatusServiceUnavailable)
@@ -98,6 +100,9 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 		switch signingService(r) {
 		case "sns":
 			sb.sns.ServeHTTP(w, r)
+		case "cloudformation":
+			sb.calls.add("cloudformation", "DescribeStacks", "")
+			sb.stacks.ServeHTTP(w, r)
 		case "dynamodb":
 			dynamo.ServeHTTP(w, r)
 		default:
@@ -195,6 +200,7 @@ func (sb *Sandbox) Env() [][2]string {
 		{"AWS_ENDPOINT_URL_S3", sb.awsURL},
 		{"AWS_ENDPOINT_URL_SNS", sb.awsURL},
 		{"AWS_ENDPOINT_URL_DYNAMODB", sb.awsURL},
+		{"AWS_ENDPOINT_URL_CLOUDFORMATION", sb.awsURL},
 		{"AWS_ACCESS_KEY_ID", AccessKeyID},
 		{"AWS_SECRET_ACCESS_KEY", SecretAccessKey},
 		{"AWS_REGION", defaultRegion},
