@@ -287,5 +287,16 @@ func (d *demo) summary(ctx context.Context) error {
 	}
 	d.say("Configuration changes recorded by the setup function: %d.", configs)
 	d.say("Every item keeps its history, the replica's evidence and the alert state, for %d days.", 400)
+	d.say("")
+	d.say("$ replaudit status 's3://%s/reports/2026/Q4 draft.pdf'", demoSource)
+	var items []ledger.Item
+	if err := d.audit.ledger.Object(ctx, demoSource, "reports/2026/Q4 draft.pdf", "", func(it ledger.Item) error { items = append(items, it); return nil }); err != nil {
+		return err
+	}
+	var b strings.Builder
+	writeStatus(&b, demoSource, "reports/2026/Q4 draft.pdf", items)
+	for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
+		d.say("%s", line)
+	}
 	return nil
 }

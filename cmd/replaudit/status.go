@@ -112,7 +112,7 @@ func writeStatus(out io.Writer, bucket, key string, items []ledger.Item) {
 		for _, d := range it.Differences {
 			fmt.Fprintf(out, "  differs      %s\n", d)
 		}
-		if it.Detail != "" && it.Verdict != audit.Verified {
+		if it.Detail != "" && it.Verdict != audit.Verified && it.FailureReason == "" {
 			fmt.Fprintf(out, "  detail       %s\n", alert.Sanitize(it.Detail))
 		}
 		if it.Alert != "" {
