@@ -66,6 +66,8 @@ lint:
 	@if GOBIN=$(CURDIR)/$(TOOLS)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) 2>/dev/null; then \
 		$(TOOLS)/bin/staticcheck ./...; \
 	else echo "staticcheck $(STATICCHECK_VERSION) could not be installed from the module proxy; skipped"; fi
+	@if command -v cfn-lint >/dev/null 2>&1; then cfn-lint template.yaml && echo "cfn-lint: template.yaml is valid"; \
+	else echo "cfn-lint is not installed (pip install cfn-lint); template check skipped"; fi
 
 clean:
 	rm -rf bin .aws-sam
