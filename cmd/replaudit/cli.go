@@ -14,8 +14,9 @@ import (
 // Exit codes.
 const (
 	exitOK    = 0
-	exitFail  = 1
-	exitUsage = 2
+	exitFail  = 1 // a query ran and found FAILED items
+	exitUsage = 2 // the command line or the input was wrong
+	exitError = 3 // the command could not finish
 )
 
 const usage = `replaudit: S3 cross-region replication, set up as code and audited.
@@ -31,7 +32,9 @@ Commands:
   sandbox   run the local AWS stand-in (S3, SNS, DynamoDB, queues) until stopped
   demo      the whole job on the local sandbox
 
-Exit codes: 0 success, 1 a query found FAILED items, 2 a usage error.
+Exit codes: 0 success, 1 a query found FAILED items, 2 bad input (flags,
+times, verdicts, a missing table, no credentials), 3 the command could not
+finish (AWS answered an error, the sandbox could not start).
 
 Run 'replaudit <command> --help' for a command's flags and examples.
 `
@@ -64,20 +67,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		fs := flag.NewFlagSet("replaudit "+c.name, flag.ContinueOnError)
-		fs.SetOutput(stderr)
+		fs.SetOutput(io.Discard) // errors are reported below, in one line
 		action := c.flags(fs)
-		fs.Usage = func() {
-			fmt.Fprintf(fs.Output(), "replaudit %s: %s\n\nFlags:\n", c.name, c.summary)
+		fs.Usage = func() {}
+		help := func(w io.Writer) {
+			fs.SetOutput(w)
+			fmt.Fprintf(w, "replaudit %s: %s\n\nFlags:\n", c.name, c.summary)
 			fs.PrintDefaults()
-			fmt.Fprintf(fs.Output(), "\nExamples:\n%s", c.examples)
+			fmt.Fprintf(w, "\nExamples:\n%s", c.examples)
 		}
-		if err := fs.Parse(args[1:]); err != nil {
+		parseErr := func(err error) int {
 			if errors.Is(err, flag.ErrHelp) {
-				fs.SetOutput(stdout)
-				fs.Usage()
+				help(stdout)
 				return exitOK
 			}
+			fmt.Fprintf(stderr, "replaudit %s: %v (see replaudit %s --help)\n", c.name, err, c.name)
 			return exitUsage
+		}
+		if err := fs.Parse(args[1:]); err != nil {
+			return parseErr(err)
 		}
 		if c.args {
 			// Flags may follow the arguments: status s3://b/k --format json.
@@ -85,7 +93,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			for fs.NArg() > 0 {
 				positional = append(positional, fs.Arg(0))
 				if err := fs.Parse(fs.Args()[1:]); err != nil {
-					return exitUsage
+					return parseErr(err)
 				}
 			}
 			_ = fs.Parse(positional) // leaves them as fs.Args()
@@ -102,7 +110,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			if errors.Is(err, errUsage) || errors.Is(err, query.ErrUsage) {
 				return exitUsage
 			}
-			return exitFail
+			return exitError
 		}
 		return exitOK
 	}

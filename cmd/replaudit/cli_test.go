@@ -24,6 +24,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"nope"}, exitUsage},
 		{[]string{"demo", "--help"}, exitOK},
 		{[]string{"sandbox", "--no-such-flag"}, exitUsage},
+		{[]string{"list", "--help"}, exitOK},
 		{[]string{"demo", "extra"}, exitUsage},
 	}
 	for _, c := range cases {
@@ -36,10 +37,13 @@ func TestExitCodes(t *testing.T) {
 
 func TestEveryCommandHasHelpWithExamples(t *testing.T) {
 	for _, c := range commands {
-		var out bytes.Buffer
-		run(context.Background(), []string{c.name, "--help"}, &out, &out)
+		var out, errOut bytes.Buffer
+		run(context.Background(), []string{c.name, "--help"}, &out, &errOut)
 		if !strings.Contains(out.String(), "Examples:") || !strings.Contains(out.String(), "replaudit "+c.name) {
 			t.Errorf("%s --help:\n%s\nwant a summary and examples", c.name, out.String())
+		}
+		if strings.Count(out.String(), "Examples:") != 1 || errOut.Len() != 0 {
+			t.Errorf("%s --help printed its help more than once, or on stderr", c.name)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/replaudit/replaudit/internal/ledger"
 )
@@ -21,6 +22,15 @@ import (
 // errFoundFailed ends a query that ran and found FAILED items: exit 1, so
 // scripts can gate on it.
 var errFoundFailed = errors.New("found FAILED items")
+
+// lastClause keeps the end of a long SDK error chain, which names the cause.
+func lastClause(err error) string {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, ": "); i >= 0 && len(msg)-i > 8 {
+		return msg[i+2:]
+	}
+	return msg
+}
 
 // ledgerFlags are how a command reaches the ledger: standard SDK
 // credentials, profile and region, the table, or the sandbox's env file.
@@ -87,13 +97,13 @@ func (lf *ledgerFlags) open(ctx context.Context) (*ledger.Ledger, error) {
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("AWS configuration: %w", err)
+		return nil, fmt.Errorf("%w: AWS configuration: %v", errUsage, err)
 	}
 	if cfg.Region == "" {
 		return nil, fmt.Errorf("%w: no AWS region: pass --region or set AWS_REGION", errUsage)
 	}
 	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
-		return nil, errors.New("no AWS credentials: set AWS_PROFILE or run `aws configure`; for the sandbox, pass --env-file .sandbox.env")
+		return nil, fmt.Errorf("%w: no AWS credentials (set AWS_PROFILE, run `aws configure` or `aws sso login`; for the sandbox, pass --env-file .sandbox.env): %v", errUsage, lastClause(err))
 	}
 	if lf.stack != "" {
 		if lf.table, err = stackTable(ctx, cfg, lf.stack); err != nil {
@@ -101,10 +111,15 @@ func (lf *ledgerFlags) open(ctx context.Context) (*ledger.Ledger, error) {
 		}
 	}
 	db := dynamodb.NewFromConfig(cfg)
-	if _, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(lf.table)}); err != nil {
+	// A one-item Scan is what the auditors' read-only policy allows.
+	if _, err := db.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(lf.table), Limit: aws.Int32(1)}); err != nil {
 		var nf *types.ResourceNotFoundException
-		if errors.As(err, &nf) {
-			return nil, fmt.Errorf("no ledger table %q in %s: pass --table with the stack's LedgerTableName output", lf.table, cfg.Region)
+		var ae smithy.APIError
+		switch {
+		case errors.As(err, &nf):
+			return nil, fmt.Errorf("%w: no ledger table %q in %s: pass --stack, or --table with the stack's LedgerTableName output", errUsage, lf.table, cfg.Region)
+		case errors.As(err, &ae) && ae.ErrorCode() == "AccessDeniedException":
+			return nil, fmt.Errorf("%w: may not read table %q in %s: attach the stack's LedgerReadOnlyPolicyArn, and check --table", errUsage, lf.table, cfg.Region)
 		}
 		return nil, fmt.Errorf("read table %s: %w", lf.table, err)
 	}
@@ -121,7 +136,11 @@ func isTerminal(f *os.File) bool {
 func stackTable(ctx context.Context, cfg aws.Config, stack string) (string, error) {
 	out, err := cloudformation.NewFromConfig(cfg).DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(stack)})
 	if err != nil {
-		return "", fmt.Errorf("--stack %s: %w", stack, err)
+		var ae smithy.APIError
+		if errors.As(err, &ae) && ae.ErrorCode() == "ValidationError" {
+			return "", fmt.Errorf("%w: --stack %s: %s", errUsage, stack, ae.ErrorMessage())
+		}
+		return "", fmt.Errorf("--stack %s (needs cloudformation:DescribeStacks): %w", stack, err)
 	}
 	for _, s := range out.Stacks {
 		for _, o := range s.Outputs {
@@ -130,5 +149,5 @@ func stackTable(ctx context.Context, cfg aws.Config, stack string) (string, erro
 			}
 		}
 	}
-	return "", fmt.Errorf("stack %s has no LedgerTableName output: is it a replaudit stack?", stack)
+	return "", fmt.Errorf("%w: stack %s has no LedgerTableName output: is it a replaudit stack?", errUsage, stack)
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -87,12 +89,11 @@ var exportCommand = command{
 				return err
 			}
 			dst := stdout
+			var file *os.File
 			if *out != "" {
-				file, err := os.Create(*out)
-				if err != nil {
-					return fmt.Errorf("--out: %w", err)
+				if file, err = os.Create(*out); err != nil {
+					return fmt.Errorf("%w: --out: %v", errUsage, err)
 				}
-				defer file.Close()
 				dst = file
 			}
 			w, err := query.NewWriter(dst, *format)
@@ -103,7 +104,16 @@ var exportCommand = command{
 			if e, ok := stderr.(*os.File); ok && isTerminal(e) {
 				progress = stderr
 			}
-			return write(ctx, l, f, w, progress)
+			err = write(ctx, l, f, w, progress)
+			if file != nil {
+				if cerr := file.Close(); err == nil || errors.Is(err, errFoundFailed) && cerr != nil {
+					err = cmp.Or(cerr, err)
+				}
+				if err != nil && !errors.Is(err, errFoundFailed) {
+					os.Remove(*out) // no half an export that looks whole
+				}
+			}
+			return err
 		}
 	},
 }

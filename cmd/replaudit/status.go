@@ -65,7 +65,8 @@ func runStatus(ctx context.Context, lf *ledgerFlags, args []string, version, for
 		return err
 	}
 	if len(items) == 0 {
-		return fmt.Errorf("the ledger holds nothing about s3://%s/%s%s", bucket, key, map[bool]string{true: " version " + version}[version != ""])
+		_, err := fmt.Fprintf(out, "The ledger holds nothing about s3://%s/%s%s: no event for it has been audited.\n", alert.Sanitize(bucket), alert.Sanitize(key), map[bool]string{true: " version " + version}[version != ""])
+		return err
 	}
 	failed := false
 	for _, it := range items {

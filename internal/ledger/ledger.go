@@ -517,8 +517,8 @@ func (l *Ledger) Attention(ctx context.Context, first int, fn func(Item) error) 
 	return nil
 }
 
-// Period streams every item whose event falls on the days from since to
-// until, day by day and shard by shard.
+// Period streams every item whose event time is in [since, until), day by
+// day and shard by shard: back-to-back periods never count an item twice.
 func (l *Ledger) Period(ctx context.Context, since, until time.Time, fn func(Item) error) error {
 	for day := since.UTC().Truncate(24 * time.Hour); !day.After(until.UTC()); day = day.Add(24 * time.Hour) {
 		for s := range Shards {
@@ -538,7 +538,7 @@ func (l *Ledger) Period(ctx context.Context, since, until time.Time, fn func(Ite
 					if err := attributevalue.UnmarshalMap(raw, &it); err != nil {
 						return fmt.Errorf("decode item: %w", err)
 					}
-					if it.EventTime.Before(since) || it.EventTime.After(until) {
+					if it.EventTime.Before(since) || !it.EventTime.Before(until) {
 						continue
 					}
 					if err := fn(it); err != nil {

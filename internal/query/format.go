@@ -119,20 +119,24 @@ var csvHeader = []string{"bucket", "key", "versionId", "destination", "verdict",
 
 type csvWriter struct{ cw *csv.Writer }
 
+// cell defuses text a spreadsheet would run as a formula (a leading = + - @,
+// tab or carriage return) with a leading apostrophe, as OWASP advises. A
+// value that itself starts with an apostrophe gets one more, so the original
+// is always the cell less its first character when that is an apostrophe.
+func cell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r'", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
 func (c *csvWriter) Write(r Row) error {
 	lagS := ""
 	if r.LagSeconds != nil {
 		lagS = strconv.FormatFloat(*r.LagSeconds, 'f', 3, 64)
 	}
-	// A cell starting with = + - @ is a formula to a spreadsheet: quote it out.
-	cell := func(s string) string {
-		if s != "" && strings.ContainsRune("=+-@", rune(s[0])) {
-			return "'" + s
-		}
-		return s
-	}
-	return c.cw.Write([]string{cell(r.Bucket), cell(r.Key), r.VersionID, r.Destination, r.Verdict, r.EventTime, r.FirstSeen,
-		r.LastChecked, strconv.Itoa(r.Checks), lagS, r.FailureReason, r.ReplicaVersionID, r.ReplicaETag, r.ReplicaChecksum,
+	return c.cw.Write([]string{cell(r.Bucket), cell(r.Key), cell(r.VersionID), cell(r.Destination), r.Verdict, r.EventTime, r.FirstSeen,
+		r.LastChecked, strconv.Itoa(r.Checks), lagS, cell(r.FailureReason), cell(r.ReplicaVersionID), cell(r.ReplicaETag), cell(r.ReplicaChecksum),
 		r.VerifiedAt, r.Alert, cell(r.Detail)})
 }
 

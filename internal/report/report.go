@@ -124,9 +124,15 @@ func Compute(ctx context.Context, l Ledger, since, until time.Time, threshold ti
 			r.Expected++
 		}
 		switch it.Alert {
-		case ledger.AlertSent, ledger.AlertDue, ledger.AlertResolveDue:
+		case ledger.AlertSent, ledger.AlertDue:
 			r.OpenIncidents++
-		case ledger.AlertResolved:
+		case ledger.AlertDigested: // told in a storm digest; open while the problem lasts
+			if it.Verdict.Alerts() || it.Verdict == audit.Pending {
+				r.OpenIncidents++
+			} else {
+				r.ResolvedIncidents++
+			}
+		case ledger.AlertResolved, ledger.AlertResolveDue:
 			r.ResolvedIncidents++
 		}
 		switch it.Verdict {

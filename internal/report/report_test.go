@@ -1,0 +1,69 @@
+package report_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/replaudit/replaudit/internal/audit"
+	"github.com/replaudit/replaudit/internal/ledger"
+	"github.com/replaudit/replaudit/internal/report"
+)
+
+// items is a ledger of known items; the report only needs Period.
+type items []ledger.Item
+
+func (l items) Period(_ context.Context, since, until time.Time, fn func(ledger.Item) error) error {
+	for _, it := range l {
+		if !it.EventTime.Before(since) && it.EventTime.Before(until) {
+			if err := fn(it); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func item(key string, v audit.Verdict, at time.Time, lag time.Duration, alertState string) ledger.Item {
+	it := ledger.Item{Bucket: "b", ObjectKey: key, VersionID: "v", Destination: "d", Verdict: v, EventTime: at, Alert: alertState}
+	if v == audit.Verified {
+		s := lag.Seconds()
+		it.LagSeconds = &s
+	}
+	return it
+}
+
+func TestFiguresFromKnownItems(t *testing.T) {
+	day := time.Date(2026, 11, 10, 0, 0, 0, 0, time.UTC)
+	var l items
+	// Lags of 1..100 seconds, and one of 20 minutes: 101 values, so the
+	// nearest ranks are the 51st, 96th and 100th.
+	for i := 1; i <= 100; i++ {
+		l = append(l, item("ok", audit.Verified, day.Add(time.Duration(i)*time.Minute), time.Duration(i)*time.Second, ""))
+	}
+	l = append(l,
+		item("stormy", audit.Failed, day.Add(3*time.Hour), 0, ledger.AlertDigested),
+		item("paged", audit.Failed, day.Add(4*time.Hour), 0, ledger.AlertSent),
+		item("healed", audit.Verified, day.Add(5*time.Hour), 20*time.Minute, ledger.AlertResolved),
+		item("outside", audit.Verified, day.Add(24*time.Hour), time.Second, ""), // exactly at until: not in the period
+	)
+	r, err := report.Compute(context.Background(), l, day, day.Add(24*time.Hour), 90*time.Second, day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Checks != 103 || r.Expected != 103 {
+		t.Errorf("checks %d expected %d, want 103 and 103 (the item at --until is out)", r.Checks, r.Expected)
+	}
+	if r.P50 != 51*time.Second || r.P95 != 96*time.Second || r.P99 != 100*time.Second || r.MaxLag != 20*time.Minute {
+		t.Errorf("percentiles: %v %v %v max %v", r.P50, r.P95, r.P99, r.MaxLag)
+	}
+	if r.WithinThreshold != 90 || r.Within15Minutes != 100 {
+		t.Errorf("within 90s: %d, within 15m: %d; want 90 and 100", r.WithinThreshold, r.Within15Minutes)
+	}
+	if r.OpenIncidents != 2 || r.ResolvedIncidents != 1 {
+		t.Errorf("incidents: %d open, %d resolved; want 2 (one paged, one in a digest) and 1", r.OpenIncidents, r.ResolvedIncidents)
+	}
+	if r.FailuresByReason["(no reason reported)"] != 2 {
+		t.Errorf("failures: %v", r.FailuresByReason)
+	}
+}
