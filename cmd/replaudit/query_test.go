@@ -140,6 +140,9 @@ func TestStatusTellsTheWholeStory(t *testing.T) {
 	}
 	golden(t, "status.txt", out.Bytes())
 	out.Reset()
+	run(context.Background(), []string{"status", "s3://acme-data/reports/q4 draft.pdf", "--env-file", env, "--format", "json"}, &out, &errOut)
+	golden(t, "status.json", out.Bytes())
+	out.Reset()
 	if code := run(context.Background(), []string{"status", "s3://acme-data/nothing-here", "--env-file", env}, &out, &errOut); code != exitOK || !strings.Contains(out.String(), "holds nothing") {
 		t.Errorf("an unknown object: exit %d, %s", code, out.String())
 	}
@@ -187,7 +190,7 @@ func TestReportFiguresFromAKnownLedger(t *testing.T) {
 	// 1 NOT_REPLICATED, which is not expected to replicate.
 	for _, want := range []string{
 		"objects audited                  5 versions, 5 checks against destinations",
-		"expected to replicate            4",
+		"expected to replicate            4 (and 0 still in flight at the end)",
 		"verified within 10m0s            1 (25.00%)",
 		"verified within 15 minutes       2 (50.00%)",
 		"p50 40s, p95 12m0s, p99 12m0s, max 12m0s",

@@ -12,6 +12,7 @@ import (
 	"github.com/replaudit/replaudit/internal/alert"
 	"github.com/replaudit/replaudit/internal/audit"
 	"github.com/replaudit/replaudit/internal/ledger"
+	"github.com/replaudit/replaudit/internal/query"
 	"github.com/replaudit/replaudit/internal/replication"
 )
 
@@ -73,9 +74,23 @@ func runStatus(ctx context.Context, lf *ledgerFlags, args []string, version, for
 		failed = failed || it.Verdict == audit.Failed
 	}
 	if format == "json" {
+		// The rows list and export write, with what status adds.
+		type entry struct {
+			query.Row
+			History     []ledger.Change `json:"history"`
+			Differences []string        `json:"differences,omitempty"`
+			AlertKind   string          `json:"alertKind,omitempty"`
+			AlertedAt   *time.Time      `json:"alertedAt,omitempty"`
+			ResolvedAt  *time.Time      `json:"resolvedAt,omitempty"`
+		}
+		entries := make([]entry, len(items))
+		for i, it := range items {
+			entries[i] = entry{Row: query.RowOf(it), History: it.History, Differences: it.Differences,
+				AlertKind: it.AlertKind, AlertedAt: it.AlertedAt, ResolvedAt: it.ResolvedAt}
+		}
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(items); err != nil {
+		if err := enc.Encode(entries); err != nil {
 			return err
 		}
 	} else {

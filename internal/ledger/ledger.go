@@ -121,9 +121,9 @@ func (k Key) av() map[string]types.AttributeValue {
 
 // Change is one verdict in an item's history.
 type Change struct {
-	Verdict audit.Verdict `dynamodbav:"verdict"`
-	At      time.Time     `dynamodbav:"at"`
-	Detail  string        `dynamodbav:"detail,omitempty"`
+	Verdict audit.Verdict `dynamodbav:"verdict" json:"verdict"`
+	At      time.Time     `dynamodbav:"at" json:"at"`
+	Detail  string        `dynamodbav:"detail,omitempty" json:"detail,omitempty"`
 }
 
 // Item is one ledger item, as stored.

@@ -19,7 +19,7 @@ func (r *Report) HTML(w io.Writer) error {
 	summary := []row{
 		{"Period", r.Since.UTC().Format(time.RFC3339) + " to " + r.Until.UTC().Format(time.RFC3339)},
 		{"Objects audited", fmt.Sprintf("%d versions, %d checks against destinations", r.Objects, r.Checks)},
-		{"Expected to replicate", fmt.Sprint(r.Expected)},
+		{"Expected to replicate", fmt.Sprintf("%d (and %d still in flight at the end)", r.Expected, r.InFlight)},
 		{"Verified within " + round(r.Threshold), fmt.Sprintf("%d (%.2f%%)", r.WithinThreshold, Share(r.WithinThreshold, r.Expected))},
 		{"Verified within 15 minutes", fmt.Sprintf("%d (%.2f%%)", r.Within15Minutes, Share(r.Within15Minutes, r.Expected))},
 		{"Time to verified, upper bounds", fmt.Sprintf("p50 %s · p95 %s · p99 %s · max %s", round(r.P50), round(r.P95), round(r.P99), round(r.MaxLag))},

@@ -47,7 +47,8 @@ type Report struct {
 
 	Objects  int // distinct object versions audited
 	Checks   int // version × destination items
-	Expected int // items that should replicate (not NOT_REPLICATED, DELETE_NOT_REPLICATED, SUPERSEDED, NOT_TRACKED)
+	Expected int // items that should replicate (not NOT_REPLICATED, DELETE_NOT_REPLICATED, SUPERSEDED, NOT_TRACKED), less those in flight
+	InFlight int // PENDING items written less than the threshold before the period's end: not yet late
 	Verdicts map[audit.Verdict]int
 
 	WithinThreshold  int // expected items VERIFIED with a lag bound within the threshold
@@ -120,7 +121,10 @@ func Compute(ctx context.Context, l Ledger, since, until time.Time, threshold ti
 		} else {
 			daily[d].NotVerified++
 		}
-		if expected(it.Verdict) {
+		switch {
+		case it.Verdict == audit.Pending && until.Sub(it.EventTime) < threshold:
+			r.InFlight++
+		case expected(it.Verdict):
 			r.Expected++
 		}
 		switch it.Alert {

@@ -46,13 +46,14 @@ func TestFiguresFromKnownItems(t *testing.T) {
 		item("paged", audit.Failed, day.Add(4*time.Hour), 0, ledger.AlertSent),
 		item("healed", audit.Verified, day.Add(5*time.Hour), 20*time.Minute, ledger.AlertResolved),
 		item("outside", audit.Verified, day.Add(24*time.Hour), time.Second, ""), // exactly at until: not in the period
+		item("in-flight", audit.Pending, day.Add(24*time.Hour-30*time.Second), 0, ""),
 	)
 	r, err := report.Compute(context.Background(), l, day, day.Add(24*time.Hour), 90*time.Second, day)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Checks != 103 || r.Expected != 103 {
-		t.Errorf("checks %d expected %d, want 103 and 103 (the item at --until is out)", r.Checks, r.Expected)
+	if r.Checks != 104 || r.Expected != 103 || r.InFlight != 1 {
+		t.Errorf("checks %d expected %d in flight %d, want 104, 103 and 1 (the item at --until is out)", r.Checks, r.Expected, r.InFlight)
 	}
 	if r.P50 != 51*time.Second || r.P95 != 96*time.Second || r.P99 != 100*time.Second || r.MaxLag != 20*time.Minute {
 		t.Errorf("percentiles: %v %v %v max %v", r.P50, r.P95, r.P99, r.MaxLag)

@@ -32,7 +32,7 @@ func (r *Report) Text(w io.Writer) error {
 	p("period\t%s to %s", r.Since.UTC().Format(time.RFC3339), r.Until.UTC().Format(time.RFC3339))
 	p("")
 	p("objects audited\t%d versions, %d checks against destinations", r.Objects, r.Checks)
-	p("expected to replicate\t%d", r.Expected)
+	p("expected to replicate\t%d (and %d still in flight at the end)", r.Expected, r.InFlight)
 	p("verified within %s\t%d (%.2f%%)", round(r.Threshold), r.WithinThreshold, Share(r.WithinThreshold, r.Expected))
 	p("verified within 15 minutes\t%d (%.2f%%)", r.Within15Minutes, Share(r.Within15Minutes, r.Expected))
 	p("time to verified (upper bounds)\tp50 %s, p95 %s, p99 %s, max %s", round(r.P50), round(r.P95), round(r.P99), round(r.MaxLag))
