@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/replaudit/replaudit/internal/sandbox/sandboxtest"
 )
 
 func TestExitCodes(t *testing.T) {
@@ -107,12 +109,7 @@ func TestSandboxWritesItsEnvironmentAndStopsOnSignal(t *testing.T) {
 
 func TestDemoTellsTheWholeStory(t *testing.T) {
 	var out bytes.Buffer
-	if _, err := os.Stat("../../.tools/node_modules/dynalite/cli.js"); err != nil {
-		if os.Getenv("REPLAUDIT_REQUIRE_TOOLS") != "" {
-			t.Fatal("dynalite is missing: run make tools")
-		}
-		t.Skip("dynalite is missing (make tools)")
-	}
+	sandboxtest.Need(t, sandboxtest.Dynalite)
 	t.Chdir("../..") // where make tools put dynalite
 	if err := runDemo(context.Background(), &out); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
@@ -138,12 +135,7 @@ func TestDemoTellsTheWholeStory(t *testing.T) {
 }
 
 func TestSandboxProcessStopsDynaliteOnSIGTERM(t *testing.T) {
-	if _, err := os.Stat("../../.tools/node_modules/dynalite/cli.js"); err != nil {
-		if os.Getenv("REPLAUDIT_REQUIRE_TOOLS") != "" {
-			t.Fatal("dynalite is missing: run make tools")
-		}
-		t.Skip("dynalite is missing (make tools)")
-	}
+	sandboxtest.Need(t, sandboxtest.Dynalite)
 	bin := filepath.Join(t.TempDir(), "replaudit")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)

@@ -16,6 +16,7 @@ import (
 	"github.com/replaudit/replaudit/internal/audit"
 	"github.com/replaudit/replaudit/internal/ledger"
 	"github.com/replaudit/replaudit/internal/sandbox"
+	"github.com/replaudit/replaudit/internal/sandbox/sandboxtest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -24,12 +25,7 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 // times, and returns an env file that points the CLI at it.
 func seeded(t *testing.T) string {
 	t.Helper()
-	if _, err := os.Stat("../../.tools/node_modules/dynalite/cli.js"); err != nil {
-		if os.Getenv("REPLAUDIT_REQUIRE_TOOLS") != "" {
-			t.Fatal("dynalite is missing: run make tools")
-		}
-		t.Skip("dynalite is missing (make tools)")
-	}
+	sandboxtest.Need(t, sandboxtest.Dynalite)
 	t.Chdir("../..")
 	ctx := context.Background()
 	sb, err := sandbox.Start(ctx, sandbox.Options{DynamoDB: true})

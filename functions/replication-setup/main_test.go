@@ -18,18 +18,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/replaudit/replaudit/internal/sandbox"
+	"github.com/replaudit/replaudit/internal/sandbox/sandboxtest"
 )
 
 // TestBootstrapUnderTheEmulator builds this function as Lambda runs it, a
 // bootstrap binary, and sends it CloudFormation's sample Create request
 // under the Lambda Runtime Interface Emulator, against the sandbox.
 func TestBootstrapUnderTheEmulator(t *testing.T) {
-	if _, err := os.Stat("../../.tools/bin/aws-lambda-rie"); err != nil {
-		if os.Getenv("REPLAUDIT_REQUIRE_TOOLS") != "" {
-			t.Fatal("aws-lambda-rie is missing: run make tools")
-		}
-		t.Skip("aws-lambda-rie is missing (make tools)")
-	}
+	sandboxtest.Need(t, sandboxtest.RIE)
 	ctx := context.Background()
 	sb, err := sandbox.Start(ctx, sandbox.Options{})
 	if err != nil {

@@ -60,7 +60,6 @@ func (c *Checker) OnlyRules(ids []string) *Checker {
 
 type cachedConfig struct {
 	cfg     replication.Config
-	region  string
 	expires time.Time
 }
 
@@ -161,7 +160,7 @@ func (c *Checker) Config(ctx context.Context, bucket string) (replication.Config
 		}
 	}
 	c.mu.Lock()
-	c.configs[bucket] = cachedConfig{cfg: cfg, region: region, expires: c.now().Add(c.ttl)}
+	c.configs[bucket] = cachedConfig{cfg: cfg, expires: c.now().Add(c.ttl)}
 	c.mu.Unlock()
 	return cfg, nil
 }

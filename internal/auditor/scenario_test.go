@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +25,7 @@ import (
 	"github.com/replaudit/replaudit/internal/bucketregion"
 	"github.com/replaudit/replaudit/internal/ledger"
 	"github.com/replaudit/replaudit/internal/sandbox"
+	"github.com/replaudit/replaudit/internal/sandbox/sandboxtest"
 	"github.com/replaudit/replaudit/internal/sweep"
 )
 
@@ -63,12 +63,7 @@ func newStack(t testing.TB, stormLimit int, dests ...string) *stack {
 
 func newStackWindow(t testing.TB, stormLimit int, window time.Duration, dests ...string) *stack {
 	t.Helper()
-	if _, err := os.Stat("../../.tools/node_modules/dynalite/cli.js"); err != nil {
-		if os.Getenv("REPLAUDIT_REQUIRE_TOOLS") != "" {
-			t.Fatal("dynalite is missing: run make tools")
-		}
-		t.Skip("dynalite is missing (make tools)")
-	}
+	sandboxtest.Need(t, sandboxtest.Dynalite)
 	ctx := context.Background()
 	sb, err := sandbox.Start(ctx, sandbox.Options{DynamoDB: true, ReplicationDelay: 30 * time.Millisecond})
 	if err != nil {

@@ -491,27 +491,9 @@ func (l *Ledger) conditional(ctx context.Context, k Key, upd expression.UpdateBu
 // stops it.
 func (l *Ledger) Attention(ctx context.Context, first int, fn func(Item) error) error {
 	for i := range Shards {
-		s := (first + i) % Shards
-		p := dynamodb.NewQueryPaginator(l.db, &dynamodb.QueryInput{
-			TableName: aws.String(l.table), IndexName: aws.String(AttentionIndex),
-			KeyConditionExpression:    aws.String("attn = :a"),
-			Limit:                     l.limit(),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":a": &types.AttributeValueMemberS{Value: fmt.Sprintf("A#%02d", s)}},
-		})
-		for p.HasMorePages() {
-			page, err := p.NextPage(ctx)
-			if err != nil {
-				return fmt.Errorf("query the attention index: %w", err)
-			}
-			for _, raw := range page.Items {
-				var it Item
-				if err := attributevalue.UnmarshalMap(raw, &it); err != nil {
-					return fmt.Errorf("decode item: %w", err)
-				}
-				if err := fn(it); err != nil {
-					return err
-				}
-			}
+		attn := fmt.Sprintf("A#%02d", (first+i)%Shards)
+		if err := l.query(ctx, "the attention index", l.indexQuery(AttentionIndex, "attn", attn), fn); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -520,31 +502,47 @@ func (l *Ledger) Attention(ctx context.Context, first int, fn func(Item) error) 
 // Period streams every item whose event time is in [since, until), day by
 // day and shard by shard: back-to-back periods never count an item twice.
 func (l *Ledger) Period(ctx context.Context, since, until time.Time, fn func(Item) error) error {
+	inPeriod := func(it Item) error {
+		if it.EventTime.Before(since) || !it.EventTime.Before(until) {
+			return nil
+		}
+		return fn(it)
+	}
 	for day := since.UTC().Truncate(24 * time.Hour); !day.After(until.UTC()); day = day.Add(24 * time.Hour) {
 		for s := range Shards {
-			p := dynamodb.NewQueryPaginator(l.db, &dynamodb.QueryInput{
-				TableName: aws.String(l.table), IndexName: aws.String(DayIndex),
-				KeyConditionExpression:    aws.String("dayShard = :d"),
-				Limit:                     l.limit(),
-				ExpressionAttributeValues: map[string]types.AttributeValue{":d": &types.AttributeValueMemberS{Value: fmt.Sprintf("%s#%02d", day.Format(time.DateOnly), s)}},
-			})
-			for p.HasMorePages() {
-				page, err := p.NextPage(ctx)
-				if err != nil {
-					return fmt.Errorf("query the day index: %w", err)
-				}
-				for _, raw := range page.Items {
-					var it Item
-					if err := attributevalue.UnmarshalMap(raw, &it); err != nil {
-						return fmt.Errorf("decode item: %w", err)
-					}
-					if it.EventTime.Before(since) || !it.EventTime.Before(until) {
-						continue
-					}
-					if err := fn(it); err != nil {
-						return err
-					}
-				}
+			dayShard := fmt.Sprintf("%s#%02d", day.Format(time.DateOnly), s)
+			if err := l.query(ctx, "the day index", l.indexQuery(DayIndex, "dayShard", dayShard), inPeriod); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (l *Ledger) indexQuery(index, key, value string) *dynamodb.QueryInput {
+	return &dynamodb.QueryInput{
+		TableName: aws.String(l.table), IndexName: aws.String(index),
+		KeyConditionExpression:    aws.String(key + " = :v"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberS{Value: value}},
+		Limit:                     l.limit(),
+	}
+}
+
+// query streams a query's items, page by page, to fn.
+func (l *Ledger) query(ctx context.Context, what string, in *dynamodb.QueryInput, fn func(Item) error) error {
+	p := dynamodb.NewQueryPaginator(l.db, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("query %s: %w", what, err)
+		}
+		for _, raw := range page.Items {
+			var it Item
+			if err := attributevalue.UnmarshalMap(raw, &it); err != nil {
+				return fmt.Errorf("decode item: %w", err)
+			}
+			if err := fn(it); err != nil {
+				return err
 			}
 		}
 	}
@@ -565,21 +563,5 @@ func (l *Ledger) Object(ctx context.Context, bucket, key, versionID string, fn f
 		in.KeyConditionExpression = aws.String("pk = :pk AND begins_with(sk, :v)")
 		in.ExpressionAttributeValues[":v"] = &types.AttributeValueMemberS{Value: "V#" + versionID + "#"}
 	}
-	p := dynamodb.NewQueryPaginator(l.db, in)
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return fmt.Errorf("query s3://%s/%s: %w", bucket, key, err)
-		}
-		for _, raw := range page.Items {
-			var it Item
-			if err := attributevalue.UnmarshalMap(raw, &it); err != nil {
-				return fmt.Errorf("decode item: %w", err)
-			}
-			if err := fn(it); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return l.query(ctx, "s3://"+bucket+"/"+key, in, fn)
 }

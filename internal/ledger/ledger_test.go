@@ -2,7 +2,6 @@ package ledger_test
 
 import (
 	"context"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -12,16 +11,12 @@ import (
 	"github.com/replaudit/replaudit/internal/audit"
 	"github.com/replaudit/replaudit/internal/ledger"
 	"github.com/replaudit/replaudit/internal/sandbox"
+	"github.com/replaudit/replaudit/internal/sandbox/sandboxtest"
 )
 
 func newLedger(t *testing.T) (*ledger.Ledger, *sandbox.Sandbox) {
 	t.Helper()
-	if _, err := os.Stat("../../.tools/node_modules/dynalite/cli.js"); err != nil {
-		if os.Getenv("REPLAUDIT_REQUIRE_TOOLS") != "" {
-			t.Fatal("dynalite is missing: run make tools")
-		}
-		t.Skip("dynalite is missing (make tools)")
-	}
+	sandboxtest.Need(t, sandboxtest.Dynalite)
 	ctx := context.Background()
 	sb, err := sandbox.Start(ctx, sandbox.Options{DynamoDB: true})
 	if err != nil {

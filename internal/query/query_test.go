@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/replaudit/replaudit/internal/ledger"
 	"github.com/replaudit/replaudit/internal/query"
 	"github.com/replaudit/replaudit/internal/sandbox"
+	"github.com/replaudit/replaudit/internal/sandbox/sandboxtest"
 )
 
 func TestParseTime(t *testing.T) {
@@ -36,12 +36,7 @@ func TestParseTime(t *testing.T) {
 }
 
 func TestRunReadsEveryPage(t *testing.T) {
-	if _, err := os.Stat("../../.tools/node_modules/dynalite/cli.js"); err != nil {
-		if os.Getenv("REPLAUDIT_REQUIRE_TOOLS") != "" {
-			t.Fatal("dynalite is missing: run make tools")
-		}
-		t.Skip("dynalite is missing (make tools)")
-	}
+	sandboxtest.Need(t, sandboxtest.Dynalite)
 	ctx := context.Background()
 	sb, err := sandbox.Start(ctx, sandbox.Options{DynamoDB: true})
 	if err != nil {

@@ -2,13 +2,13 @@ package sandbox_test
 
 import (
 	"context"
-	"os"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/replaudit/replaudit/internal/sandbox"
+	"github.com/replaudit/replaudit/internal/sandbox/sandboxtest"
 )
 
 // BenchmarkStart measures starting and stopping a sandbox without DynamoDB,
@@ -53,9 +53,7 @@ func BenchmarkHeadObjectVersion(b *testing.B) {
 // BenchmarkStartWithDynamoDB adds dynalite's start, what the demo and the
 // command-line sandbox pay.
 func BenchmarkStartWithDynamoDB(b *testing.B) {
-	if _, err := os.Stat("../../.tools/node_modules/dynalite/cli.js"); err != nil {
-		b.Skip("dynalite is not installed (make tools)")
-	}
+	sandboxtest.Need(b, sandboxtest.Dynalite)
 	for b.Loop() {
 		sb, err := sandbox.Start(context.Background(), sandbox.Options{DynamoDB: true})
 		if err != nil {

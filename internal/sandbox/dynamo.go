@@ -22,12 +22,12 @@ import (
 // ErrNoDynalite says that DynamoDB was asked for and dynalite is missing.
 var ErrNoDynalite = errors.New("dynalite is not installed: run `make tools` (it needs node and npm), or set REPLAUDIT_DYNALITE to its cli.js")
 
-// findDynalite looks for dynalite's cli.js: $REPLAUDIT_DYNALITE, then
-// .tools/node_modules/dynalite/cli.js in this folder or one above it.
-func findDynalite() (string, error) {
-	if p := os.Getenv("REPLAUDIT_DYNALITE"); p != "" {
+// findTool finds a tool the Makefile installs: the path in the environment
+// variable env, else rel under .tools in this folder or one above it.
+func findTool(env, rel string, missing error) (string, error) {
+	if p := os.Getenv(env); p != "" {
 		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("REPLAUDIT_DYNALITE=%s: %w", p, err)
+			return "", fmt.Errorf("%s=%s: %w", env, p, err)
 		}
 		return p, nil
 	}
@@ -36,16 +36,22 @@ func findDynalite() (string, error) {
 		return "", err
 	}
 	for {
-		p := filepath.Join(dir, ".tools", "node_modules", "dynalite", "cli.js")
+		p := filepath.Join(dir, ".tools", rel)
 		if _, err := os.Stat(p); err == nil {
 			return p, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", ErrNoDynalite
+			return "", missing
 		}
 		dir = parent
 	}
+}
+
+// FindDynalite returns dynalite's cli.js: $REPLAUDIT_DYNALITE, or the one
+// make tools installed. It returns ErrNoDynalite when there is none.
+func FindDynalite() (string, error) {
+	return findTool("REPLAUDIT_DYNALITE", filepath.Join("node_modules", "dynalite", "cli.js"), ErrNoDynalite)
 }
 
 // dynalite is a child dynalite process, in memory, on a loopback port.
@@ -56,7 +62,7 @@ type dynalite struct {
 }
 
 func startDynalite(ctx context.Context) (*dynalite, error) {
-	cli, err := findDynalite()
+	cli, err := FindDynalite()
 	if err != nil {
 		return nil, err
 	}

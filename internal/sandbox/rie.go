@@ -16,27 +16,10 @@ import (
 // is missing.
 var ErrNoRIE = errors.New("aws-lambda-rie is not built: run `make tools`, or set REPLAUDIT_RIE to its path")
 
-// findRIE looks for the emulator: $REPLAUDIT_RIE, then .tools/bin/aws-lambda-rie
-// in this folder or one above it.
-func findRIE() (string, error) {
-	if p := os.Getenv("REPLAUDIT_RIE"); p != "" {
-		return p, nil
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		p := filepath.Join(dir, ".tools", "bin", "aws-lambda-rie")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", ErrNoRIE
-		}
-		dir = parent
-	}
+// FindRIE returns the emulator: $REPLAUDIT_RIE, or the one make tools
+// built. It returns ErrNoRIE when there is none.
+func FindRIE() (string, error) {
+	return findTool("REPLAUDIT_RIE", filepath.Join("bin", "aws-lambda-rie"), ErrNoRIE)
 }
 
 // Emulated is a bootstrap binary running under its own Lambda Runtime
@@ -63,7 +46,7 @@ type EmulatorOptions struct {
 // ports. Close stops it.
 func StartEmulated(ctx context.Context, o EmulatorOptions) (*Emulated, error) {
 	bootstrap := o.Bootstrap
-	rie, err := findRIE()
+	rie, err := FindRIE()
 	if err != nil {
 		return nil, err
 	}

@@ -294,13 +294,3 @@ func (sb *Sandbox) Batches(queueARN string) []Batch {
 	defer sb.mu.Unlock()
 	return append([]Batch{}, sb.batches[queueARN]...)
 }
-
-// Buckets lists bucket names with their regions.
-func (sb *Sandbox) Buckets() map[string]string {
-	infos, _ := sb.store.ListBuckets()
-	out := make(map[string]string, len(infos))
-	for _, b := range infos {
-		out[b.Name], _ = sb.store.bucketRegion(b.Name)
-	}
-	return out
-}

@@ -23,6 +23,7 @@ import (
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 
 	"github.com/replaudit/replaudit/internal/sandbox"
+	"github.com/replaudit/replaudit/internal/sandbox/sandboxtest"
 )
 
 // recorder is an in-process function that fails the messages whose body
@@ -155,18 +156,6 @@ func TestQueueDeliveryDelay(t *testing.T) {
 	}
 }
 
-// requireTool skips a test whose tool is missing, unless `make test` runs it
-// (REPLAUDIT_REQUIRE_TOOLS), where a missing tool is a failure.
-func requireTool(t *testing.T, path string) {
-	t.Helper()
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("REPLAUDIT_REQUIRE_TOOLS") != "" {
-			t.Fatalf("%s is missing: run make tools", path)
-		}
-		t.Skipf("%s is missing (make tools); `make test` installs it and requires this test", path)
-	}
-}
-
 // buildFunction compiles a function in testdata into a bootstrap binary.
 func buildFunction(t *testing.T, name string) string {
 	t.Helper()
@@ -180,7 +169,7 @@ func buildFunction(t *testing.T, name string) string {
 }
 
 func TestMappingDrivesABootstrapUnderTheRuntimeInterfaceEmulator(t *testing.T) {
-	requireTool(t, "../../.tools/bin/aws-lambda-rie")
+	sandboxtest.Need(t, sandboxtest.RIE)
 	e := start(t, sandbox.Options{})
 	fn, err := sandbox.StartEmulated(context.Background(), sandbox.EmulatorOptions{Bootstrap: buildFunction(t, "sqsfunction")})
 	if err != nil {
@@ -319,7 +308,7 @@ func TestControlAPI(t *testing.T) {
 }
 
 func TestDynamoDBThroughDynalite(t *testing.T) {
-	requireTool(t, "../../.tools/node_modules/dynalite/cli.js")
+	sandboxtest.Need(t, sandboxtest.Dynalite)
 	e := start(t, sandbox.Options{DynamoDB: true})
 	ctx := context.Background()
 	cfg, _ := e.sb.AWSConfig(ctx, "us-east-1")
