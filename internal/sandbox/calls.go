@@ -1,12 +1,19 @@
 package sandbox
 
 import (
+	"encoding/json"
+	"net/http"
+	"net/url"
 	"sort"
+	"strings"
 	"sync"
 )
 
 // Call counts the API calls made to one operation on one resource (a bucket,
-// a table or a topic; empty for account-level calls).
+// a table, a topic or a stack; empty for account-level calls). Every
+// request that reaches the AWS endpoint is counted once, as it arrives, also
+// when a fault then refuses it, holds it or drops it: Calls counts attempts,
+// SDK retries included, not answers.
 type Call struct {
 	Service   string `json:"service"`
 	Operation string `json:"operation"`
@@ -53,4 +60,29 @@ func (c *calls) reset() {
 	c.mu.Lock()
 	c.n = map[callKey]int{}
 	c.mu.Unlock()
+}
+
+// callOf names the operation a request calls on svc, and the resource it
+// acts on, as Calls reports them. It reads the body of query and JSON
+// protocol requests and puts it back for the handler.
+func callOf(r *http.Request, svc string) (op, resource string) {
+	switch svc {
+	case "dynamodb":
+		var req struct{ TableName string }
+		_ = json.Unmarshal(bufferBody(r), &req)
+		_, op, _ = strings.Cut(r.Header.Get("X-Amz-Target"), ".")
+		return op, req.TableName
+	case "sns", "cloudformation":
+		form, _ := url.ParseQuery(string(bufferBody(r)))
+		if svc == "cloudformation" {
+			return form.Get("Action"), form.Get("StackName")
+		}
+		topic := form.Get("TopicArn")
+		if topic == "" {
+			topic = form.Get("TargetArn")
+		}
+		return form.Get("Action"), topic
+	}
+	bucket, _ := splitPath(r.URL.Path)
+	return s3Operation(r), bucket
 }

@@ -4,14 +4,21 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 )
 
 // controlHandler serves the sandbox's control API, JSON over HTTP:
 //
-//	POST   /faults         inject a Fault
+//	POST   /faults         inject a Fault: {"bucket", "service", "kind",
+//	                       "reason", "millis", "share", "after"}
 //	GET    /faults         list the faults in force
-//	DELETE /faults         lift all faults (?bucket=NAME for one bucket)
+//	DELETE /faults         lift all faults, or those matching ?bucket=NAME,
+//	                       ?service=NAME and ?kind=KIND
+//	GET    /held           {"held": N}: requests a hang or crash holds now
+//	POST   /redrive        {"bucket"}: replicate again what FAILED; answers
+//	                       {"started": N}
 //	GET    /sns/messages   every published SNS message
 //	GET    /calls          API call counts per service, operation and resource
 //	DELETE /calls          zero the counts
@@ -37,8 +44,36 @@ func (sb *Sandbox) controlHandler() http.Handler {
 		writeJSON(w, http.StatusOK, nonNil(sb.Faults()))
 	})
 	mux.HandleFunc("DELETE /faults", func(w http.ResponseWriter, r *http.Request) {
-		sb.ClearFaults(r.URL.Query().Get("bucket"))
+		q := r.URL.Query()
+		match := Fault{Bucket: q.Get("bucket"), Service: q.Get("service"), Kind: q.Get("kind")}
+		if match.Service != "" && !knownService(match.Service) {
+			writeJSONError(w, http.StatusBadRequest, fmt.Errorf("unknown service %q: want one of %s", match.Service, strings.Join(faultServices, ", ")))
+			return
+		}
+		if match.Kind != "" && !slices.Contains(faultKinds, match.Kind) {
+			writeJSONError(w, http.StatusBadRequest, unknownKind(match.Kind))
+			return
+		}
+		sb.ClearFaultsMatching(match)
 		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /held", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]int{"held": sb.Held()})
+	})
+	mux.HandleFunc("POST /redrive", func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Bucket string `json:"bucket"`
+		}
+		if err := decodeStrict(r, &in); err != nil {
+			writeJSONError(w, http.StatusBadRequest, err)
+			return
+		}
+		n, err := sb.Redrive(in.Bucket)
+		if err != nil {
+			writeJSONError(w, http.StatusBadRequest, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]int{"started": n})
 	})
 	mux.HandleFunc("GET /sns/messages", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, nonNil(sb.SNSMessages()))

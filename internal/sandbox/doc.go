@@ -6,7 +6,11 @@
 //
 // gofakes3 speaks the S3 object protocol on top of the sandbox's own store.
 // The sandbox adds what no emulator offers: bucket regions, the replication
-// engine with its statuses and events, fault injection per bucket, and call
-// counting. A control API (and the same Go methods) injects faults and reads
-// what happened.
+// engine with its statuses and events, a stand-in for Batch Replication
+// (Redrive), fault injection, and call counting. Faults act on a bucket's
+// replication or API, on a whole service's API (it refuses, hangs, or loses
+// an answer after the write landed), or on the calling process (it crashes
+// between two calls), so that code can be shown to stay right when AWS or
+// its own Lambda fails halfway. A control API (and the same Go methods)
+// injects faults and reads what happened.
 package sandbox

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net"
 	"net/http"
@@ -15,7 +16,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -130,22 +133,166 @@ func (d *dynalite) stop() {
 	}
 }
 
-// dynamoProxy forwards DynamoDB calls to dynalite, counting them by
-// operation and table.
-func (sb *Sandbox) dynamoProxy(target *url.URL) http.Handler {
-	proxy := httputil.NewSingleHostReverseProxy(target)
+// dynamoProxy forwards DynamoDB calls to dynalite. It adds what dynalite
+// 4.0.0 lacks: the old item on a failed condition check (see oldItems).
+func (sb *Sandbox) dynamoProxy(d *dynalite) http.Handler {
+	proxy := httputil.NewSingleHostReverseProxy(d.url)
 	proxy.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
-		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-		w.WriteHeader(http.StatusInternalServerError)
-		_ = json.NewEncoder(w).Encode(map[string]string{"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError", "message": err.Error()})
+		sb.writeServiceError(w, r, "dynamodb", http.StatusInternalServerError, "InternalServerError", err.Error())
 	}
+	old := newOldItems(d)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		var req struct{ TableName string }
-		_ = json.Unmarshal(body, &req)
 		_, op, _ := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
-		sb.calls.add("dynamodb", op, req.TableName)
+		var req writeRequest
+		_ = json.Unmarshal(bufferBody(r), &req)
+		switch op {
+		case "CreateTable", "DeleteTable":
+			old.forget(req.TableName)
+		case "PutItem", "UpdateItem", "DeleteItem":
+			if req.ReturnValuesOnConditionCheckFailure == "ALL_OLD" {
+				answer := newResponseBuffer()
+				proxy.ServeHTTP(answer, r)
+				if err := old.add(r.Context(), op, req, answer); err != nil {
+					sb.log.Warn("dynamodb: no old item for a failed condition check", "table", req.TableName, "err", err)
+				}
+				answer.copyTo(w)
+				return
+			}
+		}
 		proxy.ServeHTTP(w, r)
 	})
+}
+
+// writeRequest holds the parts of a PutItem, UpdateItem or DeleteItem
+// request that finding its item needs.
+type writeRequest struct {
+	TableName                           string
+	Key                                 map[string]json.RawMessage
+	Item                                map[string]json.RawMessage
+	ReturnValuesOnConditionCheckFailure string
+}
+
+// oldItems adds the item to ConditionalCheckFailedException answers, as
+// DynamoDB does when a write asks for ReturnValuesOnConditionCheckFailure
+// ALL_OLD and dynalite does not. It reads the item after the failed write,
+// with a consistent read, which is the item the condition saw unless
+// another write came in between. dynalite ignores the parameter itself.
+type oldItems struct {
+	d  *dynalite
+	mu sync.Mutex
+	// keys caches each table's key attribute names, to cut a PutItem's key
+	// out of its item.
+	keys map[string][]string
+}
+
+func newOldItems(d *dynalite) *oldItems { return &oldItems{d: d, keys: map[string][]string{}} }
+
+func (o *oldItems) forget(table string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.keys, table)
+}
+
+// add puts the item into answer when answer is a failed condition check and
+// the item exists.
+func (o *oldItems) add(ctx context.Context, op string, req writeRequest, answer *responseBuffer) error {
+	if answer.status != http.StatusBadRequest {
+		return nil
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(answer.body.Bytes(), &doc); err != nil {
+		return nil // not an error document dynalite wrote
+	}
+	var kind string
+	_ = json.Unmarshal(doc["__type"], &kind)
+	if !strings.HasSuffix(kind, "#ConditionalCheckFailedException") {
+		return nil
+	}
+	key := req.Key
+	if op == "PutItem" {
+		names, err := o.keyNames(ctx, req.TableName)
+		if err != nil {
+			return err
+		}
+		key = map[string]json.RawMessage{}
+		for _, n := range names {
+			key[n] = req.Item[n]
+		}
+	}
+	var got struct{ Item json.RawMessage }
+	if err := o.d.call(ctx, "GetItem", map[string]any{"TableName": req.TableName, "Key": key, "ConsistentRead": true}, &got); err != nil {
+		return fmt.Errorf("get item: %w", err)
+	}
+	if len(got.Item) == 0 || string(got.Item) == "null" {
+		return nil
+	}
+	doc["Item"] = got.Item
+	body, err := json.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	answer.body.Reset()
+	answer.body.Write(body)
+	answer.header.Set("Content-Length", strconv.Itoa(len(body)))
+	// The SDK checks the body against dynalite's CRC32 header.
+	answer.header.Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)), 10))
+	return nil
+}
+
+// keyNames returns the names of a table's key attributes.
+func (o *oldItems) keyNames(ctx context.Context, table string) ([]string, error) {
+	o.mu.Lock()
+	names, ok := o.keys[table]
+	o.mu.Unlock()
+	if ok {
+		return names, nil
+	}
+	var out struct {
+		Table struct {
+			KeySchema []struct{ AttributeName string }
+		}
+	}
+	if err := o.d.call(ctx, "DescribeTable", map[string]string{"TableName": table}, &out); err != nil {
+		return nil, fmt.Errorf("describe table %s: %w", table, err)
+	}
+	for _, k := range out.Table.KeySchema {
+		names = append(names, k.AttributeName)
+	}
+	o.mu.Lock()
+	o.keys[table] = names
+	o.mu.Unlock()
+	return names, nil
+}
+
+// call makes one DynamoDB call to dynalite on the sandbox's own behalf. It
+// is not counted in Calls: DynamoDB makes such reads inside the service.
+func (d *dynalite) call(ctx context.Context, op string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.url.String(), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	req.Header.Set("Content-Type", "application/x-amz-json-1.0")
+	req.Header.Set("X-Amz-Target", "DynamoDB_20120810."+op)
+	req.Header.Set("X-Amz-Date", now.Format("20060102T150405Z"))
+	// dynalite wants a well-formed SigV4 header and checks no signature.
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential="+AccessKeyID+"/"+now.Format("20060102")+"/"+defaultRegion+
+		"/dynamodb/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=0")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("dynalite answered %s to %s: %s", resp.Status, op, bytes.TrimSpace(raw))
+	}
+	return json.Unmarshal(raw, out)
 }

@@ -46,20 +46,22 @@ func (sb *Sandbox) onWrite(w write) {
 	}
 	requested := sb.now()
 	for _, r := range rules {
-		sb.spawn(func() { sb.replicateTo(sb.ctx, w, r, requested) })
+		sb.spawn(func() { sb.replicateTo(sb.ctx, w, r, requested, false) })
 	}
 }
 
 // replicateTo copies one version to one rule's destination, honouring the
-// faults injected on that destination.
-func (sb *Sandbox) replicateTo(ctx context.Context, w write, rule replication.Rule, requested time.Time) {
+// faults injected on that destination. A redrive, like S3 Batch
+// Replication, is outside Replication Time Control: it raises no threshold
+// events.
+func (sb *Sandbox) replicateTo(ctx context.Context, w write, rule replication.Rule, requested time.Time, redrive bool) {
 	dst := rule.Destination.Bucket()
 	delay := sb.opts.ReplicationDelay
 	if f, ok, _ := sb.faults.get(dst, FaultLatency); ok {
 		delay += time.Duration(f.Millis) * time.Millisecond
 	}
 	var threshold <-chan time.Time
-	if rule.ReplicationTime && !w.version.deleteMarker {
+	if rule.ReplicationTime && !w.version.deleteMarker && !redrive {
 		t := time.NewTimer(sb.opts.ReplicationThreshold)
 		defer t.Stop()
 		threshold = t.C
@@ -168,6 +170,11 @@ func (s *store) setDestStatus(bucketName, key, id, dst, status string) {
 	if v == nil || v.dests == nil {
 		return
 	}
+	v.setDest(dst, status)
+}
+
+// setDest records one destination's status and recomputes the source's.
+func (v *version) setDest(dst, status string) {
 	v.dests[dst] = status
 	overall := replication.StatusCompleted
 	for _, st := range v.dests {

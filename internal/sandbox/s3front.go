@@ -192,7 +192,6 @@ func (f *s3Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	bucket, key := splitPath(r.URL.Path)
 	op := s3Operation(r)
-	f.sb.calls.add("s3", op, bucket)
 	if err := f.sb.faults.apiFault(r.Context(), bucket); err != nil {
 		writeS3Error(w, r, requestID, err)
 		return

@@ -84,7 +84,7 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 	sb.stacks = newStacks()
 
 	var dynamo http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, `{"__type":"com.amazonaws.dynamodb.v20120810#ServiceUnavailable","message":"the sandbox was started without DynamoDB"}`, http.StatusServiceUnavailable)
+		sb.writeServiceError(w, r, "dynamodb", http.StatusServiceUnavailable, "ServiceUnavailable", "the sandbox was started without DynamoDB")
 	})
 	if opts.DynamoDB {
 		d, err := startDynalite(ctx)
@@ -93,20 +93,33 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 			return nil, err
 		}
 		sb.dynamo = d
-		dynamo = sb.dynamoProxy(d.url)
+		dynamo = sb.dynamoProxy(d)
 	}
-	s3 := newS3Front(sb)
+	services := map[string]http.Handler{
+		"s3":             newS3Front(sb),
+		"sns":            sb.sns,
+		"cloudformation": sb.stacks,
+		"dynamodb":       dynamo,
+	}
+	// Each AWS request is counted as it arrives, then the crash and service
+	// faults decide whether it is dispatched, held, refused or dropped.
 	router := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch signingService(r) {
-		case "sns":
-			sb.sns.ServeHTTP(w, r)
-		case "cloudformation":
-			sb.calls.add("cloudformation", "DescribeStacks", "")
-			sb.stacks.ServeHTTP(w, r)
-		case "dynamodb":
-			dynamo.ServeHTTP(w, r)
+		svc := signingService(r)
+		if services[svc] == nil {
+			svc = "s3"
+		}
+		op, resource := callOf(r, svc)
+		sb.calls.add(svc, op, resource)
+		switch sb.faults.admit(r, svc) {
+		case admitRefuse:
+			sb.writeServiceError(w, r, svc, http.StatusServiceUnavailable, "ServiceUnavailable", "Service is unavailable (a fault injected in the sandbox).")
+		case admitDrop:
+			dropConnection(w)
+		case admitLose:
+			services[svc].ServeHTTP(newResponseBuffer(), r)
+			sb.writeServiceError(w, r, svc, http.StatusInternalServerError, internalCode(svc), "The request was processed, but its answer was lost (a fault injected in the sandbox).")
 		default:
-			s3.ServeHTTP(w, r)
+			services[svc].ServeHTTP(w, r)
 		}
 	})
 	var err error
@@ -167,6 +180,7 @@ func (sb *Sandbox) Close() error {
 	sb.mu.Lock()
 	sb.closing = true
 	sb.mu.Unlock()
+	sb.faults.shutdown() // held requests would keep Shutdown waiting
 	var errs []error
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -218,14 +232,28 @@ func (sb *Sandbox) AWSConfig(ctx context.Context, region string) (aws.Config, er
 	)
 }
 
-// InjectFault adds or replaces a fault of its kind on its bucket.
+// InjectFault adds a fault, or replaces the one of its kind on its bucket
+// or service, or the crash. It returns an error, one sentence, for a fault
+// it cannot apply.
 func (sb *Sandbox) InjectFault(f Fault) error { return sb.faults.add(f) }
 
-// ClearFaults lifts the faults on a bucket, or all faults for "".
-func (sb *Sandbox) ClearFaults(bucket string) { sb.faults.clear(bucket) }
+// ClearFaults lifts the faults on a bucket, or all faults, on buckets and
+// services and the crash, for "".
+func (sb *Sandbox) ClearFaults(bucket string) { sb.faults.clear(Fault{Bucket: bucket}) }
 
-// Faults lists the faults in force.
+// ClearFaultsMatching lifts the faults whose bucket, service and kind equal
+// the non-empty ones of match: Fault{Service: "dynamodb"} lifts DynamoDB's
+// faults, Fault{Kind: FaultCrash} the crash, Fault{} every fault.
+func (sb *Sandbox) ClearFaultsMatching(match Fault) { sb.faults.clear(match) }
+
+// Faults lists the faults in force: bucket faults, then service faults,
+// then the crash.
 func (sb *Sandbox) Faults() []Fault { return sb.faults.list() }
+
+// Held is the number of AWS requests a hang or a crash fault holds now. A
+// test waits on it to know that a call is stuck, or that the sandbox has
+// seen its client give up.
+func (sb *Sandbox) Held() int { return sb.faults.heldCount() }
 
 // SNSMessages returns every message published so far.
 func (sb *Sandbox) SNSMessages() []SNSMessage { return sb.sns.published() }

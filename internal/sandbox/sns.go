@@ -54,7 +54,6 @@ func (s *snsServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if topic == "" {
 		topic = r.PostForm.Get("TargetArn")
 	}
-	s.sb.calls.add("sns", action, topic)
 	result, serr := s.dispatch(action, region, topic, r)
 	if serr != nil {
 		s.writeError(w, *serr)
@@ -145,14 +144,7 @@ func (s *snsServer) dispatch(action, region, topic string, r *http.Request) (str
 }
 
 func (s *snsServer) writeError(w http.ResponseWriter, e snsError) {
-	w.Header().Set("Content-Type", "text/xml")
-	w.WriteHeader(e.status)
-	kind := "Sender"
-	if e.status >= 500 {
-		kind = "Receiver"
-	}
-	fmt.Fprintf(w, `<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>%s</Type><Code>%s</Code><Message>%s</Message></Error><RequestId>%s</RequestId></ErrorResponse>`,
-		kind, e.code, escape(e.message), s.requestID())
+	writeQueryError(w, "http://sns.amazonaws.com/doc/2010-03-31/", e.status, e.code, e.message, s.requestID())
 }
 
 func (s *snsServer) published() []SNSMessage {
