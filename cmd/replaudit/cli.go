@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/replaudit/replaudit/internal/query"
+	"github.com/replaudit/replaudit/internal/safetext"
 )
 
 // Exit codes.
@@ -81,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				help(stdout)
 				return exitOK
 			}
-			fmt.Fprintf(stderr, "replaudit %s: %v (see replaudit %s --help)\n", c.name, err, c.name)
+			fmt.Fprintf(stderr, "replaudit %s: %s (see replaudit %s --help)\n", c.name, safetext.Line(err.Error()), c.name)
 			return exitUsage
 		}
 		if err := fs.Parse(args[1:]); err != nil {
@@ -106,7 +107,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			if errors.Is(err, errFoundFailed) {
 				return exitFail
 			}
-			fmt.Fprintf(stderr, "replaudit %s: %s\n", c.name, strings.ReplaceAll(err.Error(), "usage: ", ""))
+			// An error may carry a key from the ledger or text from AWS: it
+			// is shown escaped, and stays one line.
+			fmt.Fprintf(stderr, "replaudit %s: %s\n", c.name, safetext.Line(strings.ReplaceAll(err.Error(), "usage: ", "")))
 			if errors.Is(err, errUsage) || errors.Is(err, query.ErrUsage) {
 				return exitUsage
 			}

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/replaudit/replaudit/internal/bucketregion"
+	"github.com/replaudit/replaudit/internal/safetext"
 	"github.com/replaudit/replaudit/internal/sandbox"
 	"github.com/replaudit/replaudit/internal/setup"
 )
@@ -61,7 +62,7 @@ func (d *demo) title(format string, a ...any) {
 }
 
 func (d *demo) say(format string, a ...any) {
-	fmt.Fprintf(d.out, "   "+format+"\n", a...)
+	fmt.Fprintf(d.out, "   %s\n", safetext.Line(fmt.Sprintf(format, a...)))
 }
 
 func runDemo(ctx context.Context, out io.Writer) error {
@@ -291,7 +292,7 @@ func (d *demo) teardown(ctx context.Context) error {
 		return err
 	}
 	if after != d.before {
-		return fmt.Errorf("the configuration of %s differs from before the stack:\nbefore %s\nafter  %s", demoSource, d.before, after)
+		return fmt.Errorf("the configuration of %s differs from before the stack: before %s; after %s", demoSource, d.before, after)
 	}
 	notes, err := d.notificationSummary(ctx)
 	if err != nil {

@@ -3,22 +3,19 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
 
-	"github.com/replaudit/replaudit/internal/alert"
 	"github.com/replaudit/replaudit/internal/audit"
-	"github.com/replaudit/replaudit/internal/auditor"
-	"github.com/replaudit/replaudit/internal/bucketregion"
+	"github.com/replaudit/replaudit/internal/incident"
 	"github.com/replaudit/replaudit/internal/ledger"
+	"github.com/replaudit/replaudit/internal/plane"
+	"github.com/replaudit/replaudit/internal/safetext"
 	"github.com/replaudit/replaudit/internal/sandbox"
 	"github.com/replaudit/replaudit/internal/sweep"
 )
@@ -34,57 +31,32 @@ type auditParts struct {
 
 const demoFirstCheckDelay = time.Second
 
+// demoSpeed is how much faster than real time replaudit's clock runs in
+// the demo: its 30-minute PENDING threshold passes in three seconds, and
+// the sweeper's five-minute back-off in half a second. The checks' own
+// times, and so the lags shown, stay real.
+const demoSpeed = 600
+
+func fastClock(start time.Time) func() time.Time {
+	return func() time.Time { return start.Add(time.Since(start) * demoSpeed) }
+}
+
 func (d *demo) auditorUp(ctx context.Context) error {
 	d.title("The audit side of the stack: queue, ledger table, alert topic, auditor, sweeper")
-	cfg, err := d.sb.AWSConfig(ctx, demoSrcRegion)
-	if err != nil {
-		return err
-	}
 	// As deployed: the first check waits, so most objects are replicated by then.
-	arn, err := d.sb.CreateQueue(sandbox.QueueOptions{Name: "replaudit-events", Delay: demoFirstCheckDelay, VisibilityTimeout: 30 * time.Second, MaxReceiveCount: 5})
+	p, err := plane.Start(ctx, d.sb, plane.Options{Region: demoSrcRegion, QueueDelay: demoFirstCheckDelay, Clock: fastClock(time.Now())})
 	if err != nil {
 		return err
 	}
-	d.queue = arn
-	db := dynamodb.NewFromConfig(cfg)
-	if err := ledger.CreateTable(ctx, db, "replaudit-ledger"); err != nil {
+	if err := p.Run(10); err != nil {
 		return err
 	}
-	l, err := ledger.New(db, "replaudit-ledger", 400*24*time.Hour)
-	if err != nil {
-		return err
-	}
-	snsc := sns.NewFromConfig(cfg)
-	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("replaudit-alerts")})
-	if err != nil {
-		return fmt.Errorf("create topic: %w", err)
-	}
-	quiet := slog.New(slog.DiscardHandler)
-	regional := bucketregion.Clients(cfg)
-	checker, err := audit.NewChecker(func(r string) audit.S3 { return regional(r) }, bucketregion.New(regional(demoSrcRegion)), time.Minute)
-	if err != nil {
-		return err
-	}
-	notifier, err := alert.NewNotifier(l, snsc, aws.ToString(topic.TopicArn), 20, 5*time.Minute, quiet)
-	if err != nil {
-		return err
-	}
-	h, err := auditor.New(checker, l, notifier, 8, quiet, nil)
-	if err != nil {
-		return err
-	}
-	// The demo's "30 minutes" is two seconds.
-	sw, err := sweep.New(checker, l, notifier, sweep.Options{Threshold: 2 * time.Second, PerGiB: time.Second, Grace: time.Second}, quiet)
-	if err != nil {
-		return err
-	}
-	if err := d.sb.AddEventSourceMapping(sandbox.MappingOptions{QueueARN: arn, Function: sandbox.HandlerFunc(h.Handle), BatchSize: 10}); err != nil {
-		return err
-	}
-	d.audit = &auditParts{ledger: l, sweeper: sw, began: time.Now()}
-	d.cr.setup.WithEvidence(ledger.NewConfigRecorder(db, "replaudit-ledger", 400*24*time.Hour))
-	d.say("Queue %s, first check after %s, dead-letter queue after 5 tries.", arn, demoFirstCheckDelay)
-	d.say("Ledger table replaudit-ledger; alerts to %s.", aws.ToString(topic.TopicArn))
+	d.queue = p.Queue
+	d.audit = &auditParts{ledger: p.Ledger, sweeper: p.Sweeper, began: time.Now()}
+	d.cr.setup.WithEvidence(ledger.NewConfigRecorder(p.DB, p.Options.Table, 400*24*time.Hour))
+	d.say("Queue %s, first check after %s, dead-letter queue after %d tries.", p.Queue, demoFirstCheckDelay, p.Options.MaxReceiveCount)
+	d.say("Ledger table %s; alerts to %s.", p.Options.Table, p.Topic)
+	d.say("replaudit's clock runs %dx faster here: 30 minutes pass in %s.", demoSpeed, 30*time.Minute/demoSpeed)
 	return nil
 }
 
@@ -164,7 +136,7 @@ func (d *demo) uploads(ctx context.Context) error {
 		if it.Replica == nil || it.Replica.VersionID != u.version {
 			same = "OTHER version id"
 		}
-		fmt.Fprintf(tw, "   %s\t%s\t%s\t%s, %s\t%s\n", u.key, short(u.version), it.Verdict, it.Replica.Status, same, lag)
+		fmt.Fprintf(tw, "   %s\t%s\t%s\t%s, %s\t%s\n", safetext.Line(u.key), short(u.version), it.Verdict, it.Replica.Status, same, lag)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -204,7 +176,7 @@ func (d *demo) failure(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for deadline := time.Now().Add(5 * time.Second); it.Alert != ledger.AlertSent && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(5 * time.Second); it.Alert != incident.Sent && time.Now().Before(deadline); {
 		time.Sleep(50 * time.Millisecond)
 		if it, err = d.audit.ledger.Get(ctx, it.Key); err != nil {
 			return err
@@ -227,7 +199,7 @@ func (d *demo) outage(ctx context.Context) error {
 	if _, err := d.verdict(ctx, u, false, audit.Pending); err != nil {
 		return err
 	}
-	d.say("The first check finds it PENDING; the sweeper re-checks it every run (here, every 100ms).")
+	d.say("The first check finds it PENDING; the sweeper re-checks it, soon at first, then less often.")
 	for deadline := time.Now().Add(20 * time.Second); len(d.sb.SNSMessages()) == d.audit.alerts; {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("no long-PENDING alert after 20s")
@@ -245,7 +217,7 @@ func (d *demo) outage(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for deadline := time.Now().Add(10 * time.Second); it.Alert != ledger.AlertResolved && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(10 * time.Second); it.Alert != incident.Resolved && time.Now().Before(deadline); {
 		if _, err := d.audit.sweeper.Run(ctx); err != nil {
 			return err
 		}

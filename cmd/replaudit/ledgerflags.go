@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -123,7 +124,7 @@ func (lf *ledgerFlags) open(ctx context.Context) (*ledger.Ledger, error) {
 		}
 		return nil, fmt.Errorf("read table %s: %w", lf.table, err)
 	}
-	return ledger.New(db, lf.table, 400*24*60*60*1e9)
+	return ledger.New(ledger.Options{DB: db, Table: lf.table, Retention: 400 * 24 * time.Hour})
 }
 
 // isTerminal reports whether f is a terminal, for defaults and progress.

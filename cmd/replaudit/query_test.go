@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
@@ -22,8 +24,9 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files")
 
 // seeded starts a sandbox with a ledger holding known findings at known
-// times, and returns an env file that points the CLI at it.
-func seeded(t *testing.T) string {
+// times, and any extra ones, each checked a minute after it was written; it
+// returns an env file that points the CLI at it.
+func seeded(t *testing.T, extra ...audit.Finding) string {
 	t.Helper()
 	sandboxtest.Need(t, sandboxtest.Dynalite)
 	t.Chdir("../..")
@@ -39,8 +42,7 @@ func seeded(t *testing.T) string {
 		t.Fatal(err)
 	}
 	clock := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
-	l, _ := ledger.New(db, "ledger", 400*24*time.Hour)
-	l.WithClock(func() time.Time { return clock })
+	l, _ := ledger.New(ledger.Options{DB: db, Table: "ledger", Retention: 400 * 24 * time.Hour, Clock: func() time.Time { return clock }})
 	record := func(f audit.Finding, after time.Duration) {
 		clock = f.EventTime.Add(after)
 		if f.Verdict == audit.Verified {
@@ -68,6 +70,9 @@ func seeded(t *testing.T) string {
 		f := base
 		f.Key, f.VersionID, f.Verdict, f.EventTime, f.FailureReason = c.key, "v"+string(rune('1'+i)), c.verdict, at(c.day, 10), c.reason
 		record(f, c.lag)
+	}
+	for _, f := range extra {
+		record(f, time.Minute)
 	}
 	sb.PutStack("replaudit", map[string]string{"LedgerTableName": "ledger", "AlertTopicArn": "arn:aws:sns:us-east-1:000000000000:alerts"})
 	envFile := filepath.Join(t.TempDir(), "sandbox.env")
@@ -144,6 +149,56 @@ func TestStatusTellsTheWholeStory(t *testing.T) {
 	}
 }
 
+func TestKeysShowEscapedToPeopleAndExactToMachines(t *testing.T) {
+	// Printed raw, U+202E makes the key read "invoice-J2\u009bexe.pdf" and
+	// U+009B starts a terminal control sequence.
+	key := "invoice-\u202Efdp.exe\u009B2J"
+	escaped := `invoice-\u202efdp.exe\u009b2J`
+	env := seeded(t, audit.Finding{Bucket: "acme-data", Key: key, VersionID: "v6", Destination: "acme-dr", Verdict: audit.Pending,
+		Detail: "replica not there yet \u202Edetail", EventTime: time.Date(2026, 11, 19, 10, 0, 0, 0, time.UTC)})
+	period := []string{"--env-file", env, "--since", "2026-11-19T00:00:00Z", "--until", "2026-11-26T00:00:00Z"}
+	htmlFile := filepath.Join(t.TempDir(), "report.html")
+	for _, c := range []struct {
+		name  string
+		args  []string
+		shows string
+	}{
+		{"list, as a table", append([]string{"list", "--format", "table"}, period...), "acme-data  " + escaped + "  v6"},
+		{"status", []string{"status", "s3://acme-data/" + key, "--env-file", env}, "s3://acme-data/" + escaped + "\n"},
+		{"status's detail", []string{"status", "s3://acme-data/" + key, "--env-file", env}, `detail       replica not there yet \u202edetail`},
+		{"the report", append([]string{"report", "--html", htmlFile}, period...), "longest pending  s3://acme-data/" + escaped + " (v6)"},
+		{"list, as JSON", append([]string{"list", "--format", "json"}, period...), `"key":"` + escaped + `"`},
+		{"status, as JSON", []string{"status", "s3://acme-data/" + key, "--env-file", env, "--format", "json"}, `"key": "` + escaped + `"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			run(context.Background(), c.args, &out, &errOut)
+			if !strings.Contains(out.String(), c.shows) {
+				t.Errorf("got\n%s\nwant it to show %q; stderr %s", out.String(), c.shows, errOut.String())
+			}
+			for _, r := range out.String() {
+				if r != '\n' && unicode.In(r, unicode.Cc, unicode.Cf) {
+					t.Errorf("got a raw %U in\n%s\nwant every control and format character escaped", r, out.String())
+					break
+				}
+			}
+		})
+	}
+	page, err := os.ReadFile(htmlFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "s3://acme-data/" + escaped + " (v6)"; !strings.Contains(string(page), want) || strings.ContainsRune(string(page), '\u202E') {
+		t.Errorf("the HTML report: got no %q, or a raw U+202E", want)
+	}
+	var out, errOut bytes.Buffer
+	run(context.Background(), []string{"status", "s3://acme-data/" + key, "--env-file", env, "--format", "json"}, &out, &errOut)
+	var rows []struct{ Key string }
+	if err := json.Unmarshal(out.Bytes(), &rows); err != nil || len(rows) != 1 || rows[0].Key != key {
+		t.Errorf("status --format json: got %+v, %v; want the exact key %q", rows, err, key)
+	}
+}
+
 func TestQueryCommandsRefuseBadInputInOneLine(t *testing.T) {
 	env := seeded(t)
 	cases := []struct {
@@ -156,6 +211,7 @@ func TestQueryCommandsRefuseBadInputInOneLine(t *testing.T) {
 		{[]string{"list", "--env-file", env, "--since", "1d", "--until", "2d"}, exitUsage, "is not after --since"},
 		{[]string{"list", "--env-file", env, "--table", "no-such-table"}, exitUsage, `no ledger table "no-such-table"`},
 		{[]string{"list", "--env-file", env, "--no-such-flag"}, exitUsage, "flag provided but not defined: -no-such-flag"},
+		{[]string{"list", "--env-file", env, "--no-\u202Eflag\n"}, exitUsage, `flag provided but not defined: -no-\u202eflag\u000a`},
 		{[]string{"export", "--env-file", env}, exitUsage, "--since is required"},
 		{[]string{"export", "--env-file", env, "--since", "1d", "--format", "xml"}, exitUsage, "csv or jsonl"},
 		{[]string{"status", "acme-data/key", "--env-file", env}, exitUsage, "not an s3://bucket/key"},

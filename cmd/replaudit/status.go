@@ -2,18 +2,17 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
-	"github.com/replaudit/replaudit/internal/alert"
 	"github.com/replaudit/replaudit/internal/audit"
 	"github.com/replaudit/replaudit/internal/ledger"
 	"github.com/replaudit/replaudit/internal/query"
 	"github.com/replaudit/replaudit/internal/replication"
+	"github.com/replaudit/replaudit/internal/safetext"
 )
 
 var statusCommand = command{
@@ -66,7 +65,8 @@ func runStatus(ctx context.Context, lf *ledgerFlags, args []string, version, for
 		return err
 	}
 	if len(items) == 0 {
-		_, err := fmt.Fprintf(out, "The ledger holds nothing about s3://%s/%s%s: no event for it has been audited.\n", alert.Sanitize(bucket), alert.Sanitize(key), map[bool]string{true: " version " + version}[version != ""])
+		_, err := fmt.Fprintln(out, safetext.Line(fmt.Sprintf("The ledger holds nothing about s3://%s/%s%s: no event for it has been audited.",
+			bucket, key, map[bool]string{true: " version " + version}[version != ""])))
 		return err
 	}
 	failed := false
@@ -88,9 +88,11 @@ func runStatus(ctx context.Context, lf *ledgerFlags, args []string, version, for
 			entries[i] = entry{Row: query.RowOf(it), History: it.History, Differences: it.Differences,
 				AlertKind: it.AlertKind, AlertedAt: it.AlertedAt, ResolvedAt: it.ResolvedAt}
 		}
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(entries); err != nil {
+		js, err := safetext.MarshalIndentJSON(entries, "", "  ")
+		if err != nil {
+			return err
+		}
+		if _, err := fmt.Fprintf(out, "%s\n", js); err != nil {
 			return err
 		}
 	} else {
@@ -102,48 +104,53 @@ func runStatus(ctx context.Context, lf *ledgerFlags, args []string, version, for
 	return nil
 }
 
+// writeStatus writes each line through safetext.Line whole: keys, details
+// and differences come from users and events.
 func writeStatus(out io.Writer, bucket, key string, items []ledger.Item) {
-	fmt.Fprintf(out, "s3://%s/%s\n", alert.Sanitize(bucket), alert.Sanitize(key))
+	p := func(format string, a ...any) { fmt.Fprintln(out, safetext.Line(fmt.Sprintf(format, a...))) }
+	p("s3://%s/%s", bucket, key)
 	for _, it := range items {
 		dest := it.Destination
 		if dest == "" {
 			dest = "(no destination)"
 		}
-		fmt.Fprintf(out, "\nversion %s -> %s: %s\n", it.VersionID, dest, it.Verdict)
-		fmt.Fprintf(out, "  written      %s\n", stamp(it.EventTime))
-		fmt.Fprintf(out, "  checked      %d times, first %s, last %s\n", it.Checks, stamp(it.FirstSeen), stamp(it.LastChecked))
+		p("")
+		p("version %s -> %s: %s", it.VersionID, dest, it.Verdict)
+		p("  written      %s", stamp(it.EventTime))
+		p("  checked      %d times, first %s, last %s", it.Checks, stamp(it.FirstSeen), stamp(it.LastChecked))
 		if it.Replica != nil {
-			fmt.Fprintf(out, "  replica      version %s, %d bytes, ETag %s, %s, verified %s\n", it.Replica.VersionID, it.Replica.Size, it.Replica.ETag, it.Replica.Status, stamp(it.Replica.VerifiedAt))
+			p("  replica      version %s, %d bytes, ETag %s, %s, verified %s", it.Replica.VersionID, it.Replica.Size, it.Replica.ETag, it.Replica.Status, stamp(it.Replica.VerifiedAt))
 			if it.Replica.Checksum != "" {
-				fmt.Fprintf(out, "  checksum     %s\n", it.Replica.Checksum)
+				p("  checksum     %s", it.Replica.Checksum)
 			}
 		}
 		if it.LagSeconds != nil {
-			fmt.Fprintf(out, "  lag          at most %.1fs\n", *it.LagSeconds)
+			p("  lag          at most %.1fs", *it.LagSeconds)
 		}
 		if it.FailureReason != "" {
 			meaning, fix := replication.Explain(it.FailureReason)
-			fmt.Fprintf(out, "  reason       %s: %s\n  fix          %s\n", it.FailureReason, meaning, fix)
+			p("  reason       %s: %s", it.FailureReason, meaning)
+			p("  fix          %s", fix)
 		}
 		for _, d := range it.Differences {
-			fmt.Fprintf(out, "  differs      %s\n", d)
+			p("  differs      %s", d)
 		}
 		if it.Detail != "" && it.Verdict != audit.Verified && it.FailureReason == "" {
-			fmt.Fprintf(out, "  detail       %s\n", alert.Sanitize(it.Detail))
+			p("  detail       %s", it.Detail)
 		}
 		if it.Alert != "" {
-			fmt.Fprintf(out, "  alert        %s %s", it.AlertKind, it.Alert)
+			line := fmt.Sprintf("  alert        %s %s", it.AlertKind, it.Alert)
 			if it.AlertedAt != nil {
-				fmt.Fprintf(out, ", alerted %s", stamp(*it.AlertedAt))
+				line += ", alerted " + stamp(*it.AlertedAt)
 			}
 			if it.ResolvedAt != nil {
-				fmt.Fprintf(out, ", resolved %s", stamp(*it.ResolvedAt))
+				line += ", resolved " + stamp(*it.ResolvedAt)
 			}
-			fmt.Fprintln(out)
+			p("%s", line)
 		}
-		fmt.Fprintln(out, "  history")
+		p("  history")
 		for _, h := range it.History {
-			fmt.Fprintf(out, "    %s  %-14s %s\n", stamp(h.At), h.Verdict, alert.Sanitize(h.Detail))
+			p("    %s  %-14s %s", stamp(h.At), h.Verdict, h.Detail)
 		}
 	}
 }

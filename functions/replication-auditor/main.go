@@ -23,7 +23,7 @@ func main() {
 		log.Error("start", "error", err)
 		os.Exit(1)
 	}
-	h, err := auditor.New(parts.Checker, parts.Ledger, parts.Notifier, conf.Concurrency, log, os.Stdout)
+	h, err := auditor.New(auditor.Options{Checker: parts.Checker, Tracker: parts.Tracker, Concurrency: conf.Concurrency, Log: log, Metrics: os.Stdout})
 	if err != nil {
 		log.Error("start", "error", err)
 		os.Exit(1)

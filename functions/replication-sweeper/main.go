@@ -23,9 +23,8 @@ func main() {
 		log.Error("start", "error", err)
 		os.Exit(1)
 	}
-	s, err := sweep.New(parts.Checker, parts.Ledger, parts.Notifier, sweep.Options{
-		Threshold: conf.PendingThreshold, PerGiB: conf.PerGiB, Concurrency: conf.Concurrency,
-	}, log)
+	s, err := sweep.New(sweep.Options{Checker: parts.Checker, Ledger: parts.Ledger, Tracker: parts.Tracker,
+		Concurrency: conf.Concurrency, Log: log, Metrics: os.Stdout})
 	if err != nil {
 		log.Error("start", "error", err)
 		os.Exit(1)

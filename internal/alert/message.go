@@ -1,18 +1,16 @@
 package alert
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/replaudit/replaudit/internal/audit"
 	"github.com/replaudit/replaudit/internal/replication"
+	"github.com/replaudit/replaudit/internal/safetext"
 )
 
 // Kind is what an alert is about.
@@ -24,31 +22,19 @@ const (
 	KindMissing     Kind = "MISSING"
 	KindDiverged    Kind = "DIVERGED"
 	KindLongPending Kind = "LONG_PENDING"
-	KindResolved    Kind = "RESOLVED"
-	KindDigest      Kind = "DIGEST"
+	// KindCannotVerify: replaudit may not read a replica or its source, so
+	// it cannot tell whether replication works.
+	KindCannotVerify Kind = "CANNOT_VERIFY"
+	KindResolved     Kind = "RESOLVED"
+	KindDigest       Kind = "DIGEST"
 )
-
-// KindOf returns the alert a finding calls for, or "" for none.
-func KindOf(f audit.Finding) Kind {
-	switch {
-	case f.Verdict == audit.Failed:
-		return KindFailed
-	case f.Verdict == audit.Missing:
-		return KindMissing
-	case f.Verdict == audit.Diverged:
-		return KindDiverged
-	case f.Verdict == audit.Pending && f.LongPending:
-		return KindLongPending
-	}
-	return ""
-}
 
 // Severity is carried as a message attribute so subscriptions can filter.
 func (k Kind) Severity() string {
 	switch k {
 	case KindFailed, KindMissing, KindDiverged:
 		return "critical"
-	case KindLongPending, KindDigest:
+	case KindLongPending, KindCannotVerify, KindDigest:
 		return "warning"
 	}
 	return "info"
@@ -61,33 +47,14 @@ type Message struct {
 	Attributes map[string]string
 }
 
-// Sanitize makes text from S3 (keys above all) safe to print on one line:
-// control characters, newlines among them, are escaped so they cannot
-// forge lines in a subject or body.
-func Sanitize(s string) string {
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "\uFFFD")
-	}
-	var b strings.Builder
-	for _, r := range s {
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
-			fmt.Fprintf(&b, "\\u%04x", r)
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
+// maxSubject keeps a subject within SNS's rule under each reading its
+// documentation has given: ASCII, or UTF-8 of fewer than 100 characters.
 const maxSubject = 99
 
+// subject starts with what the alert is and where, so a cut takes the end of
+// the key, never the kind.
 func subject(parts ...string) string {
-	s := Sanitize(strings.Join(parts, " "))
-	if utf8.RuneCountInString(s) <= maxSubject {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:maxSubject-1]) + "…"
+	return safetext.ASCII(strings.Join(parts, " "), maxSubject)
 }
 
 // consoleURL opens the object's versions in the S3 console.
@@ -100,11 +67,47 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// Format writes the alert for a finding: a subject under 100 characters
-// with severity, verdict and s3://bucket/key; a body for a person at 3 a.m.
-// with what happened, since when, the cause, the fix, a console link and a
-// command; and a JSON block for machines.
-func Format(f audit.Finding, kind Kind, since time.Time, sourceRegion string) Message {
+// body is an alert's text. Every line passes through safetext.Line whole,
+// so no value in it, a key or a detail, can forge a line or reorder one.
+type body struct{ strings.Builder }
+
+func (b *body) line(format string, a ...any) {
+	b.WriteString(safetext.Line(fmt.Sprintf(format, a...)))
+	b.WriteByte('\n')
+}
+
+// json ends the body with the machine-readable block, exact yet plain to
+// read.
+func (b *body) json(v any) {
+	b.WriteString("\n--- JSON ---\n")
+	js, err := safetext.MarshalIndentJSON(v, "", "  ")
+	if err != nil { // a time past year 9999, say: the text above still stands
+		b.line("(none: %v)", err)
+		return
+	}
+	b.Write(js)
+	b.WriteByte('\n')
+}
+
+// Notice is what an alert message is made from.
+type Notice struct {
+	Finding audit.Finding
+	// Kind is what the message is; for KindResolved, Incident is the kind
+	// of the incident that is over.
+	Kind, Incident Kind
+	// Since is when the incident began; Now, when the message is written.
+	Since, Now   time.Time
+	SourceRegion string
+}
+
+// Format writes the message for a notice: a subject of printable ASCII
+// under 100 bytes with severity, kind and s3://bucket/key; a body for a
+// person at 3 a.m. with what happened, since when, the cause, the fix, a
+// console link and a command, every key and detail in it escaped as
+// safetext.Line does; and a JSON block for machines that holds the key in
+// full.
+func Format(n Notice) Message {
+	f, kind, since, sourceRegion := n.Finding, n.Kind, n.Since, n.SourceRegion
 	where := "s3://" + f.Bucket + "/" + f.Key
 	var what, cause, fix string
 	switch kind {
@@ -129,37 +132,38 @@ func Format(f audit.Finding, kind Kind, since time.Time, sourceRegion string) Me
 			cause = f.Detail + " " + cause
 		}
 		fix = "Usually nothing: replaudit sends a resolved notice when the replica arrives. If it lasts, check the AWS Health Dashboard for S3 in both regions."
+	case KindCannotVerify:
+		what = fmt.Sprintf("replaudit cannot verify the replica of %s in %s.", where, f.Destination)
+		cause = f.Detail
+		fix = cannotVerifyFix(f)
 	case KindResolved:
-		what = fmt.Sprintf("RESOLVED: the replica of %s in %s is now verified.", where, f.Destination)
+		what = fmt.Sprintf("RESOLVED: the %s incident of %s in %s is over; the version is now %s.", n.Incident, where, f.Destination, f.Verdict)
 		cause = "The earlier alert for this version is over."
 		fix = "Nothing to do."
 	}
-	var b strings.Builder
-	fmt.Fprintln(&b, Sanitize(what))
-	fmt.Fprintln(&b)
-	fmt.Fprintf(&b, "Version:   %s\n", Sanitize(f.VersionID))
+	var b body
+	b.line("%s", what)
+	b.line("")
+	b.line("Version:   %s", f.VersionID)
 	if f.DestinationRegion != "" {
-		fmt.Fprintf(&b, "Regions:   %s -> %s\n", sourceRegion, f.DestinationRegion)
+		b.line("Regions:   %s -> %s", sourceRegion, f.DestinationRegion)
 	}
 	if !since.IsZero() {
-		fmt.Fprintf(&b, "Since:     %s (%s ago)\n", since.UTC().Format(time.RFC3339), time.Since(since).Round(time.Second))
+		b.line("Since:     %s (%s before this message)", since.UTC().Format(time.RFC3339), n.Now.Sub(since).Round(time.Second))
 	}
-	fmt.Fprintf(&b, "Cause:     %s\n", Sanitize(cause))
+	b.line("Cause:     %s", cause)
 	if f.FailureReason != "" {
-		fmt.Fprintf(&b, "Reason:    %s\n", Sanitize(f.FailureReason))
+		b.line("Reason:    %s", f.FailureReason)
 	}
-	fmt.Fprintf(&b, "Fix:       %s\n", Sanitize(fix))
-	fmt.Fprintf(&b, "Console:   %s\n", consoleURL(f, sourceRegion))
-	fmt.Fprintf(&b, "Inspect:   replaudit status %s --version-id %s\n",
-		shellQuote(Sanitize("s3://"+f.Bucket+"/"+f.Key)), shellQuote(Sanitize(f.VersionID)))
-	machine := map[string]any{
+	b.line("Fix:       %s", fix)
+	b.line("Console:   %s", consoleURL(f, sourceRegion))
+	b.line("Inspect:   replaudit status %s --version-id %s", shellQuote("s3://"+f.Bucket+"/"+f.Key), shellQuote(f.VersionID))
+	b.json(map[string]any{
 		"kind": kind, "severity": kind.Severity(), "verdict": f.Verdict, "bucket": f.Bucket, "key": f.Key,
 		"versionId": f.VersionID, "destination": f.Destination, "destinationRegion": f.DestinationRegion,
 		"ruleId": f.RuleID, "failureReason": f.FailureReason, "differences": f.Differences,
 		"eventTime": f.EventTime, "checkedAt": f.CheckedAt,
-	}
-	js, _ := json.MarshalIndent(machine, "", "  ")
-	fmt.Fprintf(&b, "\n--- JSON ---\n%s\n", js)
+	})
 	verdict := string(f.Verdict)
 	if kind == KindLongPending {
 		verdict = "LONG_PENDING"
@@ -186,26 +190,64 @@ func FormatDigest(d Digest) Message {
 	for _, n := range d.Counts {
 		total += n
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d more replication problems on s3://%s between %s and %s, held back to avoid an alert storm.\n\n",
-		total, Sanitize(d.Bucket), d.WindowStart.UTC().Format(time.RFC3339), d.WindowStart.Add(d.Window).UTC().Format(time.RFC3339))
-	fmt.Fprintln(&b, "By verdict and reason:")
+	var b body
+	b.line("%d more replication problems on s3://%s between %s and %s, held back to avoid an alert storm.",
+		total, d.Bucket, d.WindowStart.UTC().Format(time.RFC3339), d.WindowStart.Add(d.Window).UTC().Format(time.RFC3339))
+	b.line("")
+	b.line("By verdict and reason:")
 	for _, k := range slices.Sorted(maps.Keys(d.Counts)) {
-		fmt.Fprintf(&b, "  %-50s %d\n", Sanitize(k), d.Counts[k])
+		b.line("  %-50s %d", k, d.Counts[k])
 	}
 	if len(d.Examples) > 0 {
-		fmt.Fprintln(&b, "\nExamples:")
+		b.line("")
+		b.line("Examples:")
 		for _, e := range d.Examples {
-			fmt.Fprintf(&b, "  %s\n", Sanitize(e))
+			b.line("  %s", e)
 		}
 	}
-	fmt.Fprintf(&b, "\nEvery item is in the ledger: replaudit list --bucket %s --verdict FAILED --since %s\n",
-		shellQuote(Sanitize(d.Bucket)), d.WindowStart.UTC().Format(time.RFC3339))
-	js, _ := json.MarshalIndent(map[string]any{"kind": KindDigest, "bucket": d.Bucket, "windowStart": d.WindowStart, "counts": d.Counts, "examples": d.Examples}, "", "  ")
-	fmt.Fprintf(&b, "\n--- JSON ---\n%s\n", js)
+	b.line("")
+	b.line("Every item is in the ledger: replaudit list --bucket %s --verdict FAILED --since %s",
+		shellQuote(d.Bucket), d.WindowStart.UTC().Format(time.RFC3339))
+	b.json(map[string]any{"kind": KindDigest, "bucket": d.Bucket, "windowStart": d.WindowStart, "counts": d.Counts, "examples": d.Examples})
 	return Message{
 		Subject:    subject("[WARNING] DIGEST", fmt.Sprintf("%d", total), "replication problems on", "s3://"+d.Bucket),
 		Body:       b.String(),
 		Attributes: map[string]string{"severity": KindDigest.Severity(), "verdict": "DIGEST", "bucket": d.Bucket},
+	}
+}
+
+// cannotVerifyFix is the fix for a bucket replaudit may not read, from the
+// error code that kept it out.
+func cannotVerifyFix(f audit.Finding) string {
+	bucket := f.Destination
+	if strings.Contains(f.Detail, "the source") {
+		bucket = f.Bucket
+	}
+	switch f.FailureReason {
+	case "NoSuchBucket":
+		return fmt.Sprintf("Create bucket %s, or point the rule at a bucket that exists; replication to it fails too.", bucket)
+	case "AccessDenied", "Forbidden", "HTTP 403":
+		return fmt.Sprintf("Allow the auditor and sweeper roles s3:GetObject, s3:GetObjectVersion and s3:ListBucket on %s (and kms:Decrypt for SSE-KMS), or audit only this stack's rules (RULE_IDS).", bucket)
+	}
+	return fmt.Sprintf("Check that the auditor and sweeper roles may read %s.", bucket)
+}
+
+// FormatDigestResolved writes the one message that tells on-call every
+// problem a storm digest counted is over.
+func FormatDigestResolved(d Digest) Message {
+	total := 0
+	for _, n := range d.Counts {
+		total += n
+	}
+	var b body
+	b.line("RESOLVED: the %d replication problems on s3://%s held back between %s and %s are over.",
+		total, d.Bucket, d.WindowStart.UTC().Format(time.RFC3339), d.WindowStart.Add(d.Window).UTC().Format(time.RFC3339))
+	b.line("")
+	b.line("Each item's history is in the ledger: replaudit list --bucket %s --since %s", shellQuote(d.Bucket), d.WindowStart.UTC().Format(time.RFC3339))
+	b.json(map[string]any{"kind": KindResolved, "bucket": d.Bucket, "windowStart": d.WindowStart, "counts": d.Counts})
+	return Message{
+		Subject:    subject("[INFO] RESOLVED", fmt.Sprintf("%d", total), "replication problems on", "s3://"+d.Bucket),
+		Body:       b.String(),
+		Attributes: map[string]string{"severity": KindResolved.Severity(), "verdict": "RESOLVED", "bucket": d.Bucket},
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/replaudit/replaudit/internal/alert"
@@ -18,7 +19,7 @@ func failed(key string) audit.Finding {
 }
 
 func TestAnAlertSaysWhatWhyAndHowToFix(t *testing.T) {
-	m := alert.Format(failed("reports/q3.pdf"), alert.KindFailed, time.Now().Add(-10*time.Minute), "us-east-1")
+	m := alert.Format(alert.Notice{Finding: failed("reports/q3.pdf"), Kind: alert.KindFailed, Since: time.Now().Add(-10 * time.Minute), Now: time.Now(), SourceRegion: "us-east-1"})
 	if m.Subject != "[CRITICAL] FAILED s3://acme-data/reports/q3.pdf" {
 		t.Errorf("subject: %q", m.Subject)
 	}
@@ -35,25 +36,94 @@ func TestAnAlertSaysWhatWhyAndHowToFix(t *testing.T) {
 			t.Errorf("the body does not say %q:\n%s", want, m.Body)
 		}
 	}
-	var js map[string]any
-	if err := json.Unmarshal([]byte(m.Body[strings.Index(m.Body, "--- JSON ---")+12:]), &js); err != nil || js["failureReason"] != "DstPutObjectNotPermitted" {
-		t.Errorf("JSON block: %v %v", js, err)
+	if got := jsonBlock(t, m.Body)["failureReason"]; got != "DstPutObjectNotPermitted" {
+		t.Errorf("JSON block: got failureReason %v, want DstPutObjectNotPermitted", got)
 	}
 	if m.Attributes["severity"] != "critical" || m.Attributes["verdict"] != "FAILED" || m.Attributes["bucket"] != "acme-data" {
 		t.Errorf("attributes: %v", m.Attributes)
 	}
 }
 
-func TestHostileKeysCannotForgeLinesOrOverflowTheSubject(t *testing.T) {
-	key := "evil\nSubject: [RESOLVED] all fine\r\n" + strings.Repeat("é", 200)
-	m := alert.Format(failed(key), alert.KindFailed, time.Time{}, "us-east-1")
-	if strings.ContainsAny(m.Subject, "\r\n") || utf8.RuneCountInString(m.Subject) >= 100 {
-		t.Errorf("subject: %q", m.Subject)
+// nastyKeys are keys a user may write, by accident or to fool on-call.
+var nastyKeys = map[string]string{
+	"a right-to-left override":          "invoice-\u202Efdp.exe",
+	"one that reverses FAILED":          "\u202E",
+	"bidi isolates and marks":           "a\u2067b\u200Ec\u2069",
+	"zero-width space and joiner":       "pay\u200Bpal/\u200Dlogin",
+	"a byte order mark":                 "\uFEFFreport.csv",
+	"C1 next line":                      "a\u0085Subject: [RESOLVED] all fine",
+	"C1 control sequence introducer":    "a\u009B2J",
+	"an ANSI colour sequence":           "\x1b[31mred\x1b[0m",
+	"a forged line":                     "evil\nSubject: [RESOLVED] all fine\r\n\tx",
+	"line and paragraph separators":     "a\u2028b\u2029c",
+	"a tag character":                   "flag\U000E0041",
+	"emoji and CJK":                     "photos/🏖️ 海滩.jpg",
+	"a 1024-byte key of two-byte runes": strings.Repeat("é", 512),
+	"a long key with an override late":  strings.Repeat("a/", 100) + "\u202Etxt.exe",
+	"whitespace only":                   " \n\t ",
+}
+
+func TestNastyKeysReachOnCallEscaped(t *testing.T) {
+	for name, key := range nastyKeys {
+		t.Run(name, func(t *testing.T) {
+			for _, m := range []alert.Message{
+				alert.Format(alert.Notice{Finding: failed(key), Kind: alert.KindFailed, Since: time.Now().Add(-time.Minute), Now: time.Now(), SourceRegion: "us-east-1"}),
+				alert.Format(alert.Notice{Finding: failed(key), Kind: alert.KindLongPending, Since: time.Time{}, Now: time.Now(), SourceRegion: "us-east-1"}),
+				alert.FormatDigest(alert.Digest{Bucket: "acme-data", WindowStart: time.Now(), Window: time.Minute,
+					Counts: map[string]int{"FAILED/" + key: 1}, Examples: []string{"s3://acme-data/" + key + " -> acme-dr"}}),
+			} {
+				if len(m.Subject) > 99 {
+					t.Errorf("subject: got %d bytes, want at most 99: %q", len(m.Subject), m.Subject)
+				}
+				for i := 0; i < len(m.Subject); i++ {
+					if c := m.Subject[i]; c < 0x20 || c > 0x7e {
+						t.Errorf("subject: got byte %#x at %d, want printable ASCII only: %q", c, i, m.Subject)
+					}
+				}
+				if r, _ := utf8.DecodeRuneInString(m.Subject); !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.IsPunct(r) {
+					t.Errorf("subject: got %q first, want a letter, digit or punctuation: %q", r, m.Subject)
+				}
+				for _, line := range strings.Split(m.Body, "\n") {
+					if r, ok := rawFormatOrControl(line); ok {
+						t.Errorf("body: got a raw %U in %q, want it escaped", r, line)
+					}
+					if strings.HasPrefix(line, "Subject:") {
+						t.Errorf("body: the key forged a line: %q", line)
+					}
+				}
+			}
+			m := alert.Format(alert.Notice{Finding: failed(key), Kind: alert.KindFailed, Since: time.Time{}, Now: time.Now(), SourceRegion: "us-east-1"})
+			if got := jsonBlock(t, m.Body)["key"]; got != key {
+				t.Errorf("JSON block: got key %q, want %q", got, key)
+			}
+		})
 	}
-	for _, line := range strings.Split(m.Body, "\n") {
-		if strings.HasPrefix(line, "Subject:") {
-			t.Errorf("the key forged a line: %q", line)
-		}
+}
+
+func TestAnOverrideCannotDisguiseTheKey(t *testing.T) {
+	m := alert.Format(alert.Notice{Finding: failed("invoice-\u202Efdp.exe"), Kind: alert.KindFailed, Since: time.Time{}, Now: time.Now(), SourceRegion: "us-east-1"})
+	if want := "[CRITICAL] FAILED s3://acme-data/invoice-?fdp.exe"; m.Subject != want {
+		t.Errorf("subject: got %q, want %q", m.Subject, want)
+	}
+	if want := `Replication of s3://acme-data/invoice-\u202efdp.exe to acme-dr FAILED.`; !strings.HasPrefix(m.Body, want+"\n") {
+		t.Errorf("body: got\n%s\nwant it to begin %q", m.Body, want)
+	}
+	if want := `"key": "invoice-\u202efdp.exe"`; !strings.Contains(m.Body, want) {
+		t.Errorf("JSON block: got\n%s\nwant %s", m.Body, want)
+	}
+}
+
+func TestACutSubjectKeepsTheKindAndLosesTheKeysEnd(t *testing.T) {
+	m := alert.Format(alert.Notice{Finding: failed(strings.Repeat("é", 200)), Kind: alert.KindLongPending, Now: time.Now(), SourceRegion: "us-east-1"})
+	if !strings.HasPrefix(m.Subject, "[WARNING] LONG_PENDING s3://acme-data/???") || !strings.HasSuffix(m.Subject, "...") || len(m.Subject) != 99 {
+		t.Errorf("subject: got %q (%d bytes), want the kind, the start of the key and ... in 99 bytes", m.Subject, len(m.Subject))
+	}
+}
+
+func TestHostileKeysCannotForgeLines(t *testing.T) {
+	m := alert.Format(alert.Notice{Finding: failed("evil\nSubject: [RESOLVED] all fine\r\n"), Kind: alert.KindFailed, Since: time.Time{}, Now: time.Now(), SourceRegion: "us-east-1"})
+	if want := "[CRITICAL] FAILED s3://acme-data/evil Subject: [RESOLVED] all fine"; m.Subject != want {
+		t.Errorf("subject: got %q, want %q", m.Subject, want)
 	}
 	if !strings.Contains(m.Body, `evil\u000aSubject`) {
 		t.Errorf("the newline is not shown escaped:\n%s", m.Body)
@@ -63,20 +133,43 @@ func TestHostileKeysCannotForgeLinesOrOverflowTheSubject(t *testing.T) {
 	}
 }
 
-func TestKinds(t *testing.T) {
-	p := failed("k")
-	p.Verdict = audit.Pending
-	if alert.KindOf(p) != "" {
-		t.Error("a plain PENDING alerts")
-	}
-	p.LongPending = true
-	if alert.KindOf(p) != alert.KindLongPending || alert.KindLongPending.Severity() != "warning" {
-		t.Error("a long PENDING does not warn")
-	}
-	for _, v := range []audit.Verdict{audit.Verified, audit.NotReplicated, audit.Superseded, audit.DeleteNotReplicated, audit.NotTracked} {
-		if alert.KindOf(audit.Finding{Verdict: v}) != "" {
-			t.Errorf("%s alerts", v)
+// rawFormatOrControl returns the first rune of s that is a control or format
+// character, or a line or paragraph separator.
+func rawFormatOrControl(s string) (rune, bool) {
+	for _, r := range s {
+		if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) {
+			return r, true
 		}
+	}
+	return 0, false
+}
+
+func jsonBlock(t *testing.T, body string) map[string]any {
+	t.Helper()
+	_, block, ok := strings.Cut(body, "--- JSON ---\n")
+	var js map[string]any
+	if err := json.Unmarshal([]byte(block), &js); !ok || err != nil {
+		t.Fatalf("JSON block: got %v, want one that decodes:\n%s", err, body)
+	}
+	return js
+}
+
+func TestSeverities(t *testing.T) {
+	for k, want := range map[alert.Kind]string{alert.KindFailed: "critical", alert.KindMissing: "critical", alert.KindDiverged: "critical",
+		alert.KindLongPending: "warning", alert.KindCannotVerify: "warning", alert.KindDigest: "warning", alert.KindResolved: "info"} {
+		if got := k.Severity(); got != want {
+			t.Errorf("%s: got %s, want %s", k, got, want)
+		}
+	}
+}
+
+func TestACannotVerifyAlertNamesThePermissionToGrant(t *testing.T) {
+	f := failed("k")
+	f.Verdict, f.FailureReason = audit.CannotVerify, "AccessDenied"
+	f.Detail = "replaudit may not read the replica in acme-dr (eu-west-1): 403 Forbidden"
+	m := alert.Format(alert.Notice{Finding: f, Kind: alert.KindCannotVerify, Now: time.Now(), SourceRegion: "us-east-1"})
+	if !strings.HasPrefix(m.Subject, "[WARNING] CANNOT_VERIFY s3://acme-data/k") || !strings.Contains(m.Body, "s3:GetObjectVersion") || !strings.Contains(m.Body, "403") {
+		t.Errorf("got %q\n%s", m.Subject, m.Body)
 	}
 }
 

@@ -13,8 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/smithy-go"
 
+	"github.com/replaudit/replaudit/internal/awscall"
 	"github.com/replaudit/replaudit/internal/bucketregion"
 	"github.com/replaudit/replaudit/internal/replication"
 	"github.com/replaudit/replaudit/internal/s3events"
@@ -30,32 +30,30 @@ type S3 interface {
 // Clients returns the S3 client for a region.
 type Clients func(region string) S3
 
+// Options configure a Checker.
+type Options struct {
+	// Clients gives the S3 client of a region; buckets are read in their own.
+	Clients Clients
+	// Regions finds a bucket's region.
+	Regions *bucketregion.Locator
+	// ConfigTTL is how long a bucket's replication configuration is cached.
+	ConfigTTL time.Duration
+	// RuleIDs limits the audit to the rules with these IDs: the ones the
+	// stack owns, whose destinations it may read. None means every rule.
+	RuleIDs []string
+	// Concurrency bounds the destinations of one version checked at once.
+	Concurrency int
+	// Clock stands in for time.Now.
+	Clock func() time.Time
+}
+
 // Checker turns S3 event records into findings.
 type Checker struct {
-	clients Clients
-	regions *bucketregion.Locator
-	ttl     time.Duration
-	now     func() time.Time
+	opts  Options
+	rules map[string]bool
 
 	mu      sync.Mutex
 	configs map[string]cachedConfig
-	// rules, when set, limits the audit to these rule IDs: the ones the
-	// stack owns, whose destinations it may read.
-	rules map[string]bool
-}
-
-// OnlyRules limits the audit to the rules with these IDs; none means all.
-func (c *Checker) OnlyRules(ids []string) *Checker {
-	c.rules = nil
-	for _, id := range ids {
-		if id = strings.TrimSpace(id); id != "" {
-			if c.rules == nil {
-				c.rules = map[string]bool{}
-			}
-			c.rules[id] = true
-		}
-	}
-	return c
 }
 
 type cachedConfig struct {
@@ -63,88 +61,81 @@ type cachedConfig struct {
 	expires time.Time
 }
 
-// NewChecker returns a Checker. configTTL is how long a bucket's
-// replication configuration is cached.
-func NewChecker(clients Clients, regions *bucketregion.Locator, configTTL time.Duration) (*Checker, error) {
-	if clients == nil || regions == nil {
+// New returns a Checker.
+func New(o Options, optFns ...func(*Options)) (*Checker, error) {
+	for _, fn := range optFns {
+		fn(&o)
+	}
+	if o.Clients == nil || o.Regions == nil {
 		return nil, errors.New("audit: a checker needs S3 clients and a bucket locator")
 	}
-	return &Checker{clients: clients, regions: regions, ttl: configTTL, now: time.Now, configs: map[string]cachedConfig{}}, nil
+	if o.ConfigTTL <= 0 {
+		o.ConfigTTL = time.Minute
+	}
+	if o.Concurrency < 1 {
+		o.Concurrency = 4
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	c := &Checker{opts: o, configs: map[string]cachedConfig{}}
+	for _, id := range o.RuleIDs {
+		if id = strings.TrimSpace(id); id != "" {
+			if c.rules == nil {
+				c.rules = map[string]bool{}
+			}
+			c.rules[id] = true
+		}
+	}
+	return c, nil
 }
 
-// ErrTransient marks a check that could not finish for a reason that may
-// pass: throttling, a region that did not answer. The record is retried.
-var ErrTransient = errors.New("transient")
+// Errors that say what to do with a record that yields no findings.
+var (
+	// ErrMalformed marks a record that can never be checked as it is: a key
+	// that is not URL-encoded, no bucket, an event replaudit does not audit.
+	ErrMalformed = errors.New("malformed record")
+	// ErrOutOfScope marks a replication event about a rule replaudit does
+	// not audit (another team's rule): acknowledged and skipped.
+	ErrOutOfScope = errors.New("out of scope")
+)
 
-func apiCode(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode()
-	}
-	return ""
-}
-
-func httpStatus(err error) int {
-	var re *awshttp.ResponseError
-	if errors.As(err, &re) {
-		return re.HTTPStatusCode()
-	}
-	return 0
-}
-
-// transient reports whether an error may pass on its own: throttling, 5xx,
-// or no answer at all. Permission and addressing errors do not.
-func transient(err error) bool {
-	if err == nil {
-		return false
-	}
-	switch apiCode(err) {
-	case "SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "ServiceUnavailable", "InternalError":
-		return true
-	}
-	if s := httpStatus(err); s >= 500 || s == http.StatusTooManyRequests {
-		return true
-	}
-	return httpStatus(err) == 0 && !errors.Is(err, context.Canceled)
+func malformed(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, a...))
 }
 
 // notFound reports a HEAD of a key or version that is not there.
 func notFound(err error) bool {
-	switch apiCode(err) {
+	switch awscall.Code(err) {
 	case "NotFound", "NoSuchKey", "NoSuchVersion":
 		return true
 	}
-	return httpStatus(err) == http.StatusNotFound
+	return awscall.Status(err) == http.StatusNotFound
 }
 
 // Region returns a bucket's region, asked once and then remembered.
 func (c *Checker) Region(ctx context.Context, bucket string) (string, error) {
-	r, err := c.regions.Region(ctx, bucket)
-	if err != nil && transient(err) {
-		return "", fmt.Errorf("%w: %w", ErrTransient, err)
-	}
-	return r, err
+	return c.opts.Regions.Region(ctx, bucket)
 }
 
-// Config returns the bucket's replication configuration, cached for the TTL.
-// A bucket without one has an empty Config.
+// Config returns the bucket's replication configuration, limited to the
+// audited rules and cached for the TTL. A bucket without one has an empty
+// Config.
 func (c *Checker) Config(ctx context.Context, bucket string) (replication.Config, error) {
 	c.mu.Lock()
 	cached, ok := c.configs[bucket]
 	c.mu.Unlock()
-	if ok && c.now().Before(cached.expires) {
+	if ok && c.opts.Clock().Before(cached.expires) {
 		return cached.cfg, nil
 	}
 	region, err := c.Region(ctx, bucket)
 	if err != nil {
 		return replication.Config{}, err
 	}
-	out, err := c.clients(region).GetBucketReplication(ctx, &s3.GetBucketReplicationInput{Bucket: aws.String(bucket)})
+	out, err := c.opts.Clients(region).GetBucketReplication(ctx, &s3.GetBucketReplicationInput{Bucket: aws.String(bucket)})
 	var cfg replication.Config
 	switch {
-	case apiCode(err) == "ReplicationConfigurationNotFoundError":
-	case err != nil && transient(err):
-		return cfg, fmt.Errorf("read replication configuration of %s: %w: %w", bucket, ErrTransient, err)
+	case awscall.Code(err) == "ReplicationConfigurationNotFoundError":
 	case err != nil:
 		return cfg, fmt.Errorf("read replication configuration of %s: %w", bucket, err)
 	default:
@@ -160,7 +151,7 @@ func (c *Checker) Config(ctx context.Context, bucket string) (replication.Config
 		}
 	}
 	c.mu.Lock()
-	c.configs[bucket] = cachedConfig{cfg: cfg, expires: c.now().Add(c.ttl)}
+	c.configs[bucket] = cachedConfig{cfg: cfg, expires: c.opts.Clock().Add(c.opts.ConfigTTL)}
 	c.mu.Unlock()
 	return cfg, nil
 }
@@ -170,43 +161,55 @@ type Subject struct {
 	Bucket, Key, VersionID string
 	Size                   int64
 	ETag                   string
-	EventTime              time.Time
+	// EventTime is when the version was written.
+	EventTime        time.Time
+	EventTimeClamped bool
 }
 
-func subjectOf(r events.S3EventRecord) (Subject, error) {
+func (c *Checker) subjectOf(r events.S3EventRecord) (Subject, error) {
 	key, err := s3events.DecodeKey(r.S3.Object.Key)
 	if err != nil {
-		return Subject{}, fmt.Errorf("object key %q is not URL-encoded: %w", r.S3.Object.Key, err)
+		return Subject{}, malformed("object key %q is not URL-encoded: %v", r.S3.Object.Key, err)
 	}
 	if r.S3.Bucket.Name == "" || key == "" {
-		return Subject{}, errors.New("the record names no bucket or key")
+		return Subject{}, malformed("the record names no bucket or key")
 	}
-	return Subject{Bucket: r.S3.Bucket.Name, Key: key, VersionID: r.S3.Object.VersionID,
-		Size: r.S3.Object.Size, ETag: strings.Trim(r.S3.Object.ETag, `"`), EventTime: r.EventTime}, nil
+	s := Subject{Bucket: r.S3.Bucket.Name, Key: key, VersionID: r.S3.Object.VersionID,
+		Size: r.S3.Object.Size, ETag: strings.Trim(r.S3.Object.ETag, `"`), EventTime: r.EventTime}
+	// A replication event's eventTime is when S3 sent it; the version was
+	// written at its requestTime.
+	if d := r.ReplicationEventData; d != nil && !d.RequestTime.IsZero() {
+		s.EventTime = d.RequestTime
+	}
+	if now := c.opts.Clock(); s.EventTime.After(now) {
+		s.EventTime, s.EventTimeClamped = now, true
+	}
+	return s, nil
 }
 
 func (c *Checker) finding(s Subject, v Verdict) Finding {
-	return Finding{Bucket: s.Bucket, SourceRegion: c.regions.Known(s.Bucket), Key: s.Key, VersionID: s.VersionID, Size: s.Size, ETag: s.ETag,
-		EventTime: s.EventTime, CheckedAt: c.now(), Verdict: v}
+	return Finding{Bucket: s.Bucket, SourceRegion: c.opts.Regions.Known(s.Bucket), Key: s.Key, VersionID: s.VersionID, Size: s.Size, ETag: s.ETag,
+		EventTime: s.EventTime, EventTimeClamped: s.EventTimeClamped, CheckedAt: c.opts.Clock(), Verdict: v}
 }
 
 // Check turns one S3 event record into findings, one per destination. An
-// error wrapping ErrTransient means try again later; any other error means
-// the record cannot be checked as it is.
+// error wrapping ErrMalformed means the record can never be checked;
+// ErrOutOfScope means it is about a rule replaudit does not audit; any
+// other error means try again later.
 func (c *Checker) Check(ctx context.Context, r events.S3EventRecord) ([]Finding, error) {
 	name := s3events.Name(r.EventName)
-	s, err := subjectOf(r)
+	s, err := c.subjectOf(r)
 	if err != nil {
 		return nil, err
 	}
 	if r.AWSRegion != "" {
-		c.regions.Remember(s.Bucket, r.AWSRegion) // S3 names the bucket's region in each record
+		c.opts.Regions.Remember(s.Bucket, r.AWSRegion) // S3 names the bucket's region in each record
 	}
 	switch {
 	case strings.HasPrefix(name, "ObjectCreated:"):
 		return c.checkCreated(ctx, s)
 	case name == "ObjectRemoved:DeleteMarkerCreated":
-		return c.checkDeleteMarker(ctx, s)
+		return c.checkDeleteMarker(ctx, s, "")
 	case name == "ObjectRemoved:Delete":
 		f := c.finding(s, DeleteNotReplicated)
 		f.Detail = "A version was deleted; S3 never replicates version deletes."
@@ -214,12 +217,12 @@ func (c *Checker) Check(ctx context.Context, r events.S3EventRecord) ([]Finding,
 	case strings.HasPrefix(name, "Replication:"):
 		return c.checkReplicationEvent(ctx, s, name, r.ReplicationEventData)
 	}
-	return nil, fmt.Errorf("event %q is not one replaudit audits", r.EventName)
+	return nil, malformed("event %q is not one replaudit audits", r.EventName)
 }
 
-// candidates are the rules that apply to a version, reading its tags only
+// rulesFor are the rules that apply to a version, reading its tags only
 // when some rule filters on tags.
-func (c *Checker) candidates(ctx context.Context, s Subject, region string, cfg replication.Config) ([]replication.Rule, error) {
+func (c *Checker) rulesFor(ctx context.Context, s Subject, region string, cfg replication.Config) ([]replication.Rule, error) {
 	needTags := false
 	for _, r := range cfg.Rules {
 		if r.Enabled && len(r.Filter.Tags) > 0 && strings.HasPrefix(s.Key, r.Filter.Prefix) {
@@ -228,11 +231,9 @@ func (c *Checker) candidates(ctx context.Context, s Subject, region string, cfg 
 	}
 	var tags map[string]string
 	if needTags {
-		out, err := c.clients(region).GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: aws.String(s.Bucket), Key: aws.String(s.Key), VersionId: aws.String(s.VersionID)})
+		out, err := c.opts.Clients(region).GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: aws.String(s.Bucket), Key: aws.String(s.Key), VersionId: aws.String(s.VersionID)})
 		switch {
 		case notFound(err):
-		case err != nil && transient(err):
-			return nil, fmt.Errorf("read tags of %s/%s: %w: %w", s.Bucket, s.Key, ErrTransient, err)
 		case err != nil:
 			return nil, fmt.Errorf("read tags of %s/%s: %w", s.Bucket, s.Key, err)
 		default:
@@ -251,6 +252,26 @@ func (c *Checker) checkCreated(ctx context.Context, s Subject) ([]Finding, error
 		f.Detail = "The source bucket was not versioned when this object was written; S3 replicates only versioned objects."
 		return []Finding{f}, nil
 	}
+	v, err := c.version(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	if len(v.rules) == 0 {
+		f := c.finding(s, NotReplicated)
+		f.Detail = "No enabled replication rule applies to this key."
+		return []Finding{f}, nil
+	}
+	out := make([]Finding, len(v.rules))
+	var wg sync.WaitGroup
+	for i, rule := range v.rules {
+		wg.Go(func() { out[i] = v.check(ctx, rule) })
+	}
+	wg.Wait()
+	return out, nil
+}
+
+// version gathers what the checks of one version's destinations share.
+func (c *Checker) version(ctx context.Context, s Subject) (*version, error) {
 	cfg, err := c.Config(ctx, s.Bucket)
 	if err != nil {
 		return nil, err
@@ -259,85 +280,169 @@ func (c *Checker) checkCreated(ctx context.Context, s Subject) ([]Finding, error
 	if err != nil {
 		return nil, err
 	}
-	rules, err := c.candidates(ctx, s, region, cfg)
+	rules, err := c.rulesFor(ctx, s, region, cfg)
 	if err != nil {
 		return nil, err
 	}
-	if len(rules) == 0 {
-		f := c.finding(s, NotReplicated)
-		f.Detail = "No enabled replication rule applies to this key."
-		return []Finding{f}, nil
-	}
-	src := &sourceStatus{c: c, s: s, region: region}
-	out := make([]Finding, 0, len(rules))
-	for _, rule := range rules {
-		out = append(out, c.checkDestination(ctx, s, rule, src))
-	}
-	return out, nil
+	return &version{c: c, s: s, region: region, rules: rules, rulesKnown: true}, nil
 }
 
-// sourceStatus HEADs the source at most once per record, and only when a
-// replica is missing.
-type sourceStatus struct {
+// version is one object version's check across its destinations. It HEADs
+// each replica at most once and the source at most once, and the source
+// only when a replica is missing.
+type version struct {
 	c      *Checker
 	s      Subject
 	region string
-	done   bool
-	status string
-	gone   bool
-	err    error
+	// rules are the destinations the version must reach; rulesKnown is
+	// false when they could not be read, and then the source's aggregate
+	// status is never pinned on one destination.
+	rules      []replication.Rule
+	rulesKnown bool
+
+	srcOnce   sync.Once
+	srcStatus string
+	srcGone   bool
+	srcErr    error
+
+	mu    sync.Mutex
+	heads map[string]*replicaHead
+	sem   chan struct{} // bounds the HEADs in flight
 }
 
-func (ss *sourceStatus) get(ctx context.Context) (status string, gone bool, err error) {
-	if !ss.done {
-		ss.done = true
-		out, err := ss.c.clients(ss.region).HeadObject(ctx, &s3.HeadObjectInput{
-			Bucket: aws.String(ss.s.Bucket), Key: aws.String(ss.s.Key), VersionId: aws.String(ss.s.VersionID)})
+// replicaHead is one HEAD of a replica, shared by the checks that need it.
+type replicaHead struct {
+	once      sync.Once
+	region    string
+	regionErr error
+	out       *s3.HeadObjectOutput
+	err       error
+}
+
+func (v *version) head(ctx context.Context, dest string) *replicaHead {
+	v.mu.Lock()
+	if v.heads == nil {
+		v.heads = map[string]*replicaHead{}
+		v.sem = make(chan struct{}, v.c.opts.Concurrency)
+	}
+	h, ok := v.heads[dest]
+	if !ok {
+		h = &replicaHead{}
+		v.heads[dest] = h
+	}
+	v.mu.Unlock()
+	h.once.Do(func() {
+		v.sem <- struct{}{}
+		defer func() { <-v.sem }()
+		if h.region, h.regionErr = v.c.Region(ctx, dest); h.regionErr != nil {
+			return
+		}
+		h.out, h.err = v.c.opts.Clients(h.region).HeadObject(ctx, &s3.HeadObjectInput{
+			Bucket: aws.String(dest), Key: aws.String(v.s.Key), VersionId: aws.String(v.s.VersionID), ChecksumMode: "ENABLED"})
+	})
+	return h
+}
+
+func (v *version) source(ctx context.Context) (status string, gone bool, err error) {
+	v.srcOnce.Do(func() {
+		out, err := v.c.opts.Clients(v.region).HeadObject(ctx, &s3.HeadObjectInput{
+			Bucket: aws.String(v.s.Bucket), Key: aws.String(v.s.Key), VersionId: aws.String(v.s.VersionID)})
 		switch {
-		case notFound(err) || apiCode(err) == "MethodNotAllowed":
-			ss.gone = true
+		case notFound(err) || awscall.Code(err) == "MethodNotAllowed":
+			v.srcGone = true
 		case err != nil:
-			ss.err = err
+			v.srcErr = err
 		default:
-			ss.status = string(out.ReplicationStatus)
+			v.srcStatus = string(out.ReplicationStatus)
+		}
+	})
+	return v.srcStatus, v.srcGone, v.srcErr
+}
+
+// othersReplicated reports whether every destination but dest holds its
+// replica: then a FAILED source status can only be about dest.
+func (v *version) othersReplicated(ctx context.Context, dest string) bool {
+	if !v.rulesKnown {
+		return false
+	}
+	for _, r := range v.rules {
+		if other := r.Destination.Bucket(); other != dest {
+			if h := v.head(ctx, other); h.regionErr != nil || h.err != nil {
+				return false
+			}
 		}
 	}
-	return ss.status, ss.gone, ss.err
+	return true
 }
 
-func (c *Checker) checkDestination(ctx context.Context, s Subject, rule replication.Rule, src *sourceStatus) Finding {
-	f := c.finding(s, Pending)
+// unreadable turns an error that keeps replaudit from reading a bucket
+// into a finding: CANNOT_VERIFY when it will not pass by itself (403, no
+// such bucket), PENDING to try again when it may.
+func unreadable(f Finding, what, bucket string, err error) Finding {
+	if errors.Is(err, bucketregion.ErrNoSuchBucket) {
+		f.Verdict, f.FailureReason = CannotVerify, "NoSuchBucket"
+		f.Detail = fmt.Sprintf("Bucket %s does not exist, or replaudit may not see it.", bucket)
+		return f
+	}
+	if awscall.Transient(err) || ctxDone(err) {
+		f.Detail = fmt.Sprintf("Could not read %s; checking again later: %v", what, err)
+		return f
+	}
+	f.Verdict = CannotVerify
+	f.FailureReason = awscall.Code(err)
+	if f.FailureReason == "" {
+		if s := awscall.Status(err); s != 0 {
+			f.FailureReason = fmt.Sprintf("HTTP %d", s)
+		} else {
+			f.FailureReason = "Unreadable"
+		}
+	}
+	f.Detail = fmt.Sprintf("replaudit may not read %s: %v", what, err)
+	return f
+}
+
+func ctxDone(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// check decides one destination's verdict from evidence about that
+// destination: its replica, or the source's status where that status can
+// only be about it. S3's source status is an aggregate over destinations:
+// FAILED as soon as one failed, COMPLETED only when all are done.
+func (v *version) check(ctx context.Context, rule replication.Rule) Finding {
+	f := v.c.finding(v.s, Pending)
 	f.Destination = rule.Destination.Bucket()
 	f.RuleID = rule.ID
-	region, err := c.Region(ctx, f.Destination)
-	if err != nil {
-		f.Detail = fmt.Sprintf("Could not locate destination %s: %v", f.Destination, err)
-		return f
+	h := v.head(ctx, f.Destination)
+	if h.regionErr != nil {
+		return unreadable(f, "destination "+f.Destination, f.Destination, h.regionErr)
 	}
-	f.DestinationRegion = region
-	head, err := c.clients(region).HeadObject(ctx, &s3.HeadObjectInput{
-		Bucket: aws.String(f.Destination), Key: aws.String(s.Key), VersionId: aws.String(s.VersionID), ChecksumMode: "ENABLED"})
+	f.DestinationRegion = h.region
 	switch {
-	case err == nil:
-		return compare(f, head, c.now())
-	case !notFound(err):
-		// Never FAILED for a destination we could not read: check again later.
-		f.Detail = fmt.Sprintf("Could not read the replica in %s (%s): %v", f.Destination, region, err)
-		return f
+	case h.err == nil:
+		return compare(f, h.out, v.c.opts.Clock())
+	case !notFound(h.err):
+		// Never FAILED for a destination that could not be read.
+		return unreadable(f, fmt.Sprintf("the replica in %s (%s)", f.Destination, h.region), f.Destination, h.err)
 	}
-	status, gone, err := src.get(ctx)
+	status, gone, err := v.source(ctx)
 	switch {
 	case err != nil:
-		f.Detail = fmt.Sprintf("The replica is not in %s yet and the source could not be read: %v", f.Destination, err)
+		f = unreadable(f, "the source "+v.s.Bucket, v.s.Bucket, err)
+		if f.Verdict == Pending {
+			f.Detail = fmt.Sprintf("The replica is not in %s yet and the source could not be read: %v", f.Destination, err)
+		}
 	case gone:
 		f.Verdict = Superseded
 		f.Detail = "The source version was deleted before its replica could be checked."
 	case status == replication.StatusPending:
 		f.Detail = "S3 has not replicated this version yet."
-	case status == replication.StatusFailed:
+	case status == replication.StatusFailed && (v.rulesKnown && len(v.rules) == 1 || v.othersReplicated(ctx, f.Destination)):
 		f.Verdict = Failed
 		f.Detail = "The source reports FAILED and " + f.Destination + " has no replica."
 		f.AwaitingReason = rule.Metrics
+	case status == replication.StatusFailed:
+		f.Detail = fmt.Sprintf("The source reports FAILED, which S3 reports when any of its %d destinations failed; %s has no replica yet. Waiting for S3's failure event naming it, or for its replica.", len(v.rules), f.Destination)
 	case replication.IsCompleted(status):
 		f.Verdict = Missing
 		f.Detail = "The source reports " + status + " but " + f.Destination + " has no replica of this version."
@@ -352,7 +457,7 @@ func (c *Checker) checkDestination(ctx context.Context, s Subject, rule replicat
 }
 
 // compare checks a replica against its source: status, size, and the ETag
-// and checksums where they are comparable.
+// where it is comparable.
 func compare(f Finding, h *s3.HeadObjectOutput, now time.Time) Finding {
 	rep := &Replica{
 		VersionID: aws.ToString(h.VersionId), Size: aws.ToInt64(h.ContentLength), ETag: strings.Trim(aws.ToString(h.ETag), `"`),
@@ -396,7 +501,9 @@ func compare(f Finding, h *s3.HeadObjectOutput, now time.Time) Finding {
 	return f
 }
 
-func (c *Checker) checkDeleteMarker(ctx context.Context, s Subject) ([]Finding, error) {
+// checkDeleteMarker checks a delete marker in each destination whose rule
+// replicates delete markers, or in only one when only is not empty.
+func (c *Checker) checkDeleteMarker(ctx context.Context, s Subject, only string) ([]Finding, error) {
 	cfg, err := c.Config(ctx, s.Bucket)
 	if err != nil {
 		return nil, err
@@ -406,34 +513,36 @@ func (c *Checker) checkDeleteMarker(ctx context.Context, s Subject) ([]Finding, 
 		f := c.finding(s, NotReplicated)
 		f.DeleteMarker = true
 		f.Destination, f.RuleID = rule.Destination.Bucket(), rule.ID
+		if only != "" && f.Destination != only {
+			continue
+		}
 		if !rule.DeleteMarkerReplication {
 			f.Detail = "The rule does not replicate delete markers; the object stays visible in " + f.Destination + "."
 			out = append(out, f)
 			continue
 		}
+		f.Verdict = Pending
 		region, err := c.Region(ctx, f.Destination)
 		if err != nil {
-			f.Verdict, f.Detail = Pending, err.Error()
-			out = append(out, f)
+			out = append(out, unreadable(f, "destination "+f.Destination, f.Destination, err))
 			continue
 		}
 		f.DestinationRegion = region
-		_, err = c.clients(region).HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(f.Destination), Key: aws.String(s.Key), VersionId: aws.String(s.VersionID)})
-		var re *awshttp.ResponseError
+		_, err = c.opts.Clients(region).HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(f.Destination), Key: aws.String(s.Key), VersionId: aws.String(s.VersionID)})
 		switch {
-		case errors.As(err, &re) && re.Response.Header.Get("X-Amz-Delete-Marker") == "true":
+		case deleteMarker(err):
 			f.Verdict = Verified
-			f.Replica = &Replica{VersionID: s.VersionID, VerifiedAt: c.now(), Status: "DELETE_MARKER"}
+			f.Replica = &Replica{VersionID: s.VersionID, VerifiedAt: c.opts.Clock(), Status: "DELETE_MARKER"}
 		case notFound(err):
-			f.Verdict, f.Detail = Pending, "The delete marker is not in "+f.Destination+" yet."
+			f.Detail = "The delete marker is not in " + f.Destination + " yet."
 		case err == nil:
 			f.Verdict, f.Detail = Diverged, "The destination holds an object, not a delete marker, under this version id."
 		default:
-			f.Verdict, f.Detail = Pending, fmt.Sprintf("Could not read %s: %v", f.Destination, err)
+			f = unreadable(f, "the delete marker in "+f.Destination, f.Destination, err)
 		}
 		out = append(out, f)
 	}
-	if len(out) == 0 {
+	if len(out) == 0 && only == "" {
 		f := c.finding(s, NotReplicated)
 		f.DeleteMarker = true
 		f.Detail = "No enabled replication rule applies to this key."
@@ -442,21 +551,30 @@ func (c *Checker) checkDeleteMarker(ctx context.Context, s Subject) ([]Finding, 
 	return out, nil
 }
 
+// deleteMarker reports a HEAD of a version that is a delete marker: S3
+// answers 405 with x-amz-delete-marker: true.
+func deleteMarker(err error) bool {
+	var re *awshttp.ResponseError
+	return errors.As(err, &re) && re.Response != nil && re.Response.Header.Get("X-Amz-Delete-Marker") == "true"
+}
+
 func (c *Checker) checkReplicationEvent(ctx context.Context, s Subject, name string, data *events.S3ReplicationEventData) ([]Finding, error) {
 	if data == nil || data.DestinationBucket == "" {
-		return nil, fmt.Errorf("%s without replicationEventData.destinationBucket", name)
+		return nil, malformed("%s without replicationEventData.destinationBucket", name)
 	}
 	dst, err := replication.BucketFromARN(data.DestinationBucket)
 	if err != nil {
-		return nil, fmt.Errorf("%s: destinationBucket: %w", name, err)
+		return nil, malformed("%s: destinationBucket: %v", name, err)
+	}
+	if c.rules != nil && !c.rules[data.ReplicationRuleID] {
+		return nil, fmt.Errorf("%w: %s for rule %q, which replaudit does not audit", ErrOutOfScope, name, data.ReplicationRuleID)
 	}
 	f := c.finding(s, Pending)
 	f.Destination, f.RuleID = dst, data.ReplicationRuleID
-	if region, err := c.Region(ctx, dst); err == nil {
-		f.DestinationRegion = region
-	}
+	f.DestinationRegion = c.opts.Regions.Known(dst)
 	switch name {
 	case "Replication:OperationFailedReplication":
+		// The event names its destination: evidence about that one alone.
 		f.Verdict = Failed
 		f.FailureReason = data.FailureReason
 		meaning, _ := replication.Explain(data.FailureReason)
@@ -465,43 +583,56 @@ func (c *Checker) checkReplicationEvent(ctx context.Context, s Subject, name str
 		f.LongPending = true
 		f.Detail = "S3 Replication Time Control missed its 15-minute threshold for this version."
 	case "Replication:OperationReplicatedAfterThreshold":
-		rule := replication.Rule{ID: data.ReplicationRuleID, Destination: replication.Destination{BucketARN: data.DestinationBucket}}
-		src := &sourceStatus{c: c, s: s}
-		if src.region, err = c.Region(ctx, s.Bucket); err != nil {
+		v, err := c.version(ctx, s)
+		if err != nil {
 			return nil, err
 		}
-		return []Finding{c.checkDestination(ctx, s, rule, src)}, nil
+		return []Finding{v.check(ctx, v.rule(dst, data.ReplicationRuleID))}, nil
 	case "Replication:OperationNotTracked":
 		f.Verdict = NotTracked
 		f.Detail = "S3 stopped tracking this version's replication time."
 	default:
-		return nil, fmt.Errorf("event %q is not one replaudit audits", name)
+		return nil, malformed("event %q is not one replaudit audits", name)
 	}
 	return []Finding{f}, nil
 }
 
+// rule returns the version's rule for a destination, or a stand-in naming
+// it when the configuration no longer holds one.
+func (v *version) rule(dest, id string) replication.Rule {
+	for _, r := range v.rules {
+		if r.Destination.Bucket() == dest {
+			return r
+		}
+	}
+	r := replication.Rule{ID: id, Destination: replication.Destination{BucketARN: replication.BucketARN(dest)}}
+	v.rules, v.rulesKnown = append(v.rules, r), false
+	return r
+}
+
 // Recheck checks a recorded finding again, for the sweeper: the replica in
-// its destination, then the source if the replica is still missing.
+// its destination, then, if it is still missing, the source, and the other
+// destinations only when the source's status could be about any of them.
 func (c *Checker) Recheck(ctx context.Context, f Finding) (Finding, error) {
-	s := Subject{Bucket: f.Bucket, Key: f.Key, VersionID: f.VersionID, Size: f.Size, ETag: f.ETag, EventTime: f.EventTime}
+	s := Subject{Bucket: f.Bucket, Key: f.Key, VersionID: f.VersionID, Size: f.Size, ETag: f.ETag, EventTime: f.EventTime, EventTimeClamped: f.EventTimeClamped}
 	if f.DeleteMarker {
-		fs, err := c.checkDeleteMarker(ctx, s)
-		if err != nil {
+		fs, err := c.checkDeleteMarker(ctx, s, f.Destination)
+		if err != nil || len(fs) == 0 {
 			return f, err
 		}
-		for _, x := range fs {
-			if x.Destination == f.Destination {
-				return x, nil
-			}
-		}
-		return f, nil
+		return fs[0], nil
 	}
-	region, err := c.Region(ctx, f.Bucket)
+	v, err := c.version(ctx, s)
 	if err != nil {
-		return f, err
+		region, rerr := c.Region(ctx, f.Bucket)
+		if rerr != nil {
+			return f, err
+		}
+		// The rules could not be read: check this destination alone, and
+		// never pin the source's aggregate status on it.
+		v = &version{c: c, s: s, region: region}
 	}
-	rule := replication.Rule{ID: f.RuleID, Destination: replication.Destination{BucketARN: replication.BucketARN(f.Destination)}}
-	out := c.checkDestination(ctx, s, rule, &sourceStatus{c: c, s: s, region: region})
+	out := v.check(ctx, v.rule(f.Destination, f.RuleID))
 	out.LongPending = f.LongPending
 	return out, nil
 }

@@ -2,6 +2,7 @@ package audit_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -55,7 +56,7 @@ func newScene(t *testing.T, dests ...string) *scene {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	sc.checker, err = audit.NewChecker(func(region string) audit.S3 { return get(region) }, bucketregion.New(get("us-east-1")), time.Minute)
+	sc.checker, err = audit.New(audit.Options{Clients: func(region string) audit.S3 { return get(region) }, Regions: bucketregion.New(get("us-east-1"))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,14 +313,19 @@ func TestMalformedRecordsGetAClearError(t *testing.T) {
 		"a failure without its data":    {EventName: "Replication:OperationFailedReplication", S3: events.S3Entity{Bucket: events.S3Bucket{Name: "src"}, Object: events.S3Object{Key: "k"}}},
 	}
 	for name, r := range cases {
-		if _, err := sc.checker.Check(context.Background(), r); err == nil {
-			t.Errorf("%s: no error", name)
+		if _, err := sc.checker.Check(context.Background(), r); !errors.Is(err, audit.ErrMalformed) {
+			t.Errorf("%s: got %v, want ErrMalformed", name, err)
 		}
 	}
-	for _, body := range []string{"not json", `{"foo":1}`, `{"Records":[{"eventSource":"aws:sqs"}]}`} {
+	for _, body := range []string{"not json", `{"foo":1}`} {
 		if _, err := audit.ParseNotification(body); err == nil {
 			t.Errorf("ParseNotification(%q): no error", body)
 		}
+	}
+	// One bad record does not take its neighbours with it.
+	n, err := audit.ParseNotification(`{"Records":[{"eventSource":"aws:sqs"},{"eventSource":"aws:s3","s3":{"object":{"key":"bad%zz"}}},{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"src"},"object":{"key":"good"}}}]}`)
+	if err != nil || len(n.Records) != 1 || len(n.Malformed) != 2 || !errors.Is(n.Malformed[1], audit.ErrMalformed) || !strings.Contains(n.Malformed[1].Error(), "record 1") {
+		t.Errorf("got %d records and %v, %v; want the good one, and two malformed named by index", len(n.Records), n.Malformed, err)
 	}
 	if n, err := audit.ParseNotification(`{"Service":"Amazon S3","Event":"s3:TestEvent","Bucket":"src"}`); err != nil || !n.Test {
 		t.Errorf("a test event: %+v %v", n, err)

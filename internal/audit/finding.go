@@ -18,12 +18,18 @@ type Finding struct {
 	// Size and ETag are the source's, as the event reported them.
 	Size int64
 	ETag string
-	// EventTime is when S3 says the version was written.
-	EventTime time.Time
-	CheckedAt time.Time
+	// EventTime is when the version was written: the record's eventTime, or
+	// a replication event's requestTime. A time in the future is clamped to
+	// the check's time, and EventTimeClamped says so.
+	EventTime        time.Time
+	EventTimeClamped bool
+	CheckedAt        time.Time
 
-	Replica       *Replica
-	Differences   []string
+	Replica     *Replica
+	Differences []string
+	// FailureReason is S3's reason for FAILED, or, for CANNOT_VERIFY, the
+	// error code that kept replaudit from reading (AccessDenied,
+	// NoSuchBucket).
 	FailureReason string
 	// Detail says why, in words, when the verdict alone does not.
 	Detail string
@@ -54,5 +60,5 @@ func (f Finding) Lag() (time.Duration, bool) {
 	if f.Verdict != Verified || f.Replica == nil || f.EventTime.IsZero() {
 		return 0, false
 	}
-	return f.Replica.VerifiedAt.Sub(f.EventTime), true
+	return max(f.Replica.VerifiedAt.Sub(f.EventTime), 0), true
 }

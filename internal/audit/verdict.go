@@ -10,12 +10,17 @@ const (
 	Verified Verdict = "VERIFIED"
 	// Diverged: the replica exists but differs from the source.
 	Diverged Verdict = "DIVERGED"
-	// Pending: not replicated yet; the sweeper checks again.
+	// Pending: not replicated yet, or not yet known for this destination;
+	// the sweeper checks again.
 	Pending Verdict = "PENDING"
-	// Failed: S3 reports the replication failed.
+	// Failed: S3 reports that replication to this destination failed.
 	Failed Verdict = "FAILED"
 	// Missing: the source says COMPLETED but the replica is not there.
 	Missing Verdict = "MISSING"
+	// CannotVerify: replaudit may not read the replica or the source (403,
+	// no such bucket), so it cannot tell. It is checked again, rarely, and
+	// alerted once with the fix.
+	CannotVerify Verdict = "CANNOT_VERIFY"
 	// NotReplicated: no rule applies (outside every filter, written before
 	// the rule, or a replica itself). Recorded, never alerted.
 	NotReplicated Verdict = "NOT_REPLICATED"
@@ -29,10 +34,15 @@ const (
 )
 
 // Verdicts lists every verdict, for validation and reports.
-var Verdicts = []Verdict{Verified, Diverged, Pending, Failed, Missing, NotReplicated, Superseded, DeleteNotReplicated, NotTracked}
+var Verdicts = []Verdict{Verified, Diverged, Pending, Failed, Missing, CannotVerify, NotReplicated, Superseded, DeleteNotReplicated, NotTracked}
 
-// Alerts reports whether the verdict pages on-call.
-func (v Verdict) Alerts() bool { return v == Failed || v == Missing || v == Diverged }
+// Problem reports whether the verdict is a replication problem that pages
+// on-call: the replica failed, is missing or differs.
+func (v Verdict) Problem() bool { return v == Failed || v == Missing || v == Diverged }
+
+// Open reports whether the item is still to be checked again: the answer
+// is not known yet, or a problem or a blind spot may still end.
+func (v Verdict) Open() bool { return v == Pending || v == CannotVerify || v.Problem() }
 
 // Final reports whether no later check may replace the verdict. VERIFIED is
 // final: a redelivered or reordered event must never move it back.
@@ -45,7 +55,8 @@ func (v Verdict) Final() bool {
 }
 
 // Replaces reports whether a new verdict may overwrite the current one:
-// never a final one, and PENDING never overwrites a problem already found.
+// never a final one; and neither PENDING nor CANNOT_VERIFY overwrites a
+// problem already found, since they say less than it does.
 func (v Verdict) Replaces(current Verdict) bool {
 	if current == "" {
 		return true
@@ -58,7 +69,7 @@ func (v Verdict) Replaces(current Verdict) bool {
 	if current.Final() {
 		return false
 	}
-	if v == Pending && current.Alerts() {
+	if (v == Pending || v == CannotVerify) && current.Problem() {
 		return false
 	}
 	return true

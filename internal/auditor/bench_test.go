@@ -3,44 +3,46 @@ package auditor_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/replaudit/replaudit/internal/plane"
 	"github.com/replaudit/replaudit/internal/sandbox"
-	"github.com/replaudit/replaudit/internal/sweep"
+	"github.com/replaudit/replaudit/internal/sandbox/sandboxtest"
 )
 
 // BenchmarkAuditVerifiedObject measures checking and recording one already
 // replicated object, and reports the API calls it costs. Run it with
-// -benchtime 200x: past 200 it re-checks objects already verified, which
-// costs a second DynamoDB call.
+// -benchtime 200x: past 200 it checks objects already verified again.
 func BenchmarkAuditVerifiedObject(b *testing.B) {
-	st := newStack(b, 20, "dst")
+	st := newStack(b, stackOptions{stormLimit: 20, rules: dests("dst")})
 	ctx := context.Background()
-	var bodies []string
 	for i := range 200 {
 		st.put(b, fmt.Sprintf("bench/%04d", i), "x")
 	}
-	time.Sleep(500 * time.Millisecond) // replicated, and the events queued
-	for _, m := range st.sb.ReceiveMessages(st.queue, 1000) {
+	var bodies []string
+	sandboxtest.Eventually(b, 10*time.Second, "200 events queued and replicated", func() bool {
+		return len(st.Sandbox.QueueMessages(st.Queue)) >= 201
+	})
+	time.Sleep(200 * time.Millisecond) // replication of the last ones
+	for _, m := range st.Sandbox.ReceiveMessages(st.Queue, 1000) {
 		bodies = append(bodies, m.Body)
 	}
-	st.sb.ResetCalls()
+	st.Sandbox.ResetCalls()
 	b.ResetTimer()
 	n := 0
 	for b.Loop() {
 		body := bodies[n%len(bodies)]
 		n++
-		if _, err := st.handler.Handle(ctx, events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m", Body: body}}}); err != nil {
+		if _, err := st.Handler.Handle(ctx, events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m", Body: body}}}); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.StopTimer()
 	calls := map[string]int{}
-	for _, c := range st.sb.Calls() {
+	for _, c := range st.Sandbox.Calls() {
 		calls[c.Service] += c.Count
 	}
 	b.ReportMetric(float64(calls["s3"])/float64(n), "s3-calls/object")
@@ -48,27 +50,82 @@ func BenchmarkAuditVerifiedObject(b *testing.B) {
 	b.ReportMetric(float64(calls["sns"])/float64(n), "sns-calls/object")
 }
 
+// BenchmarkFailedObject measures the failure path: a version whose
+// replication is denied, its page, and the writes they cost. With Metrics
+// on, S3 sends two events for it (the write and the failure, which names
+// the reason); without, one.
+func BenchmarkFailedObject(b *testing.B) {
+	for _, metrics := range []bool{false, true} {
+		b.Run(fmt.Sprintf("metrics=%v", metrics), func(b *testing.B) {
+			st := newStack(b, stackOptions{stormLimit: 1 << 30, rules: []plane.Rule{{Destination: "dst", Metrics: metrics}}})
+			_ = st.Sandbox.InjectFault(sandbox.Fault{Bucket: "dst", Kind: sandbox.FaultDeny})
+			ctx := context.Background()
+			writes, objects := 0, 0
+			for b.Loop() {
+				b.StopTimer()
+				key := fmt.Sprintf("failed/%05d", objects)
+				v := st.put(b, key, "x")
+				want := 1
+				if metrics {
+					want = 2
+				}
+				var bodies []string
+				sandboxtest.Eventually(b, 5*time.Second, "the events of "+key, func() bool {
+					for _, m := range st.Sandbox.ReceiveMessages(st.Queue, 10) {
+						bodies = append(bodies, m.Body)
+					}
+					return len(bodies) >= want
+				})
+				st.Sandbox.ResetCalls()
+				b.StartTimer()
+				for _, body := range bodies {
+					if _, err := st.Handler.Handle(ctx, events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m", Body: body}}}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				// Without the failure event, the page waits for S3's
+				// reason no longer than the grace: the sweeper sends it.
+				if !metrics {
+					st.clock.Advance(3 * time.Minute)
+					if _, err := st.Sweeper.Run(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if it := st.item(b, key, v, "dst"); it.Pages != 1 {
+					b.Fatalf("%s: %d pages, want 1", key, it.Pages)
+				}
+				writes += countService(st.Sandbox.Calls(), "dynamodb", "PutItem") + countService(st.Sandbox.Calls(), "dynamodb", "UpdateItem")
+				objects++
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(writes)/float64(objects), "writes/object")
+		})
+	}
+}
+
 // BenchmarkSweepPendingItems measures a sweep over PENDING items during an
 // outage: the sweeper's throughput.
 func BenchmarkSweepPendingItems(b *testing.B) {
-	st := newStack(b, 20, "dst")
+	st := newStack(b, stackOptions{stormLimit: 20, rules: dests("dst")})
 	ctx := context.Background()
-	_ = st.sb.InjectFault(sandbox.Fault{Bucket: "dst", Kind: sandbox.FaultOutage})
+	_ = st.Sandbox.InjectFault(sandbox.Fault{Bucket: "dst", Kind: sandbox.FaultOutage})
 	const items = 300
 	for i := range items {
 		st.put(b, fmt.Sprintf("pending/%04d", i), "x")
 	}
-	time.Sleep(400 * time.Millisecond)
-	for _, m := range st.sb.ReceiveMessages(st.queue, 1000) {
-		if _, err := st.handler.Handle(ctx, events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m", Body: m.Body}}}); err != nil {
+	sandboxtest.Eventually(b, 10*time.Second, "the events", func() bool { return len(st.Sandbox.QueueMessages(st.Queue)) >= items+1 })
+	for _, m := range st.Sandbox.ReceiveMessages(st.Queue, 1000) {
+		if _, err := st.Handler.Handle(ctx, events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m", Body: m.Body}}}); err != nil {
 			b.Fatal(err)
 		}
 	}
-	sw, _ := sweep.New(st.checker, st.ledger, st.notifier, sweep.Options{Threshold: time.Hour, Concurrency: 8}, slog.New(slog.DiscardHandler))
 	b.ResetTimer()
 	seen := 0
 	for b.Loop() {
-		sum, err := sw.Run(ctx)
+		// Every item is due again each run: five minutes pass.
+		st.clock.Advance(5 * time.Minute)
+		sum, err := st.Sweeper.Run(ctx)
 		if err != nil {
 			b.Fatal(err)
 		}

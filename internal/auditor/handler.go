@@ -2,80 +2,120 @@ package auditor
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/replaudit/replaudit/internal/alert"
 	"github.com/replaudit/replaudit/internal/audit"
-	"github.com/replaudit/replaudit/internal/ledger"
+	"github.com/replaudit/replaudit/internal/incident"
+	"github.com/replaudit/replaudit/internal/metrics"
+	"github.com/replaudit/replaudit/internal/s3events"
 )
+
+// Options configure a Handler.
+type Options struct {
+	Checker *audit.Checker
+	Tracker *incident.Tracker
+	// Concurrency bounds the messages checked at once.
+	Concurrency int
+	// Margin is how long before the invocation's deadline the handler stops
+	// starting messages; those it did not start go back to the queue. Zero
+	// keeps a quarter of the invocation's time, at most five seconds.
+	Margin time.Duration
+	Log    *slog.Logger
+	// Metrics receives CloudWatch embedded-metric lines.
+	Metrics io.Writer
+}
 
 // Handler handles SQS batches of S3 notifications.
 type Handler struct {
-	checker     *audit.Checker
-	ledger      *ledger.Ledger
-	notifier    *alert.Notifier
-	concurrency int
-	log         *slog.Logger
-	metrics     io.Writer
-	now         func() time.Time
+	opts Options
 }
 
-// New returns a Handler checking at most concurrency messages at once. It
-// writes CloudWatch embedded-metric lines to metrics.
-func New(c *audit.Checker, l *ledger.Ledger, n *alert.Notifier, concurrency int, log *slog.Logger, metrics io.Writer) (*Handler, error) {
-	if c == nil || l == nil || n == nil {
-		return nil, errors.New("auditor: a checker, a ledger and a notifier are required")
+// New returns a Handler.
+func New(o Options, optFns ...func(*Options)) (*Handler, error) {
+	for _, fn := range optFns {
+		fn(&o)
 	}
-	if concurrency < 1 {
-		concurrency = 1
+	if o.Checker == nil || o.Tracker == nil {
+		return nil, errors.New("auditor: a checker and an incident tracker are required")
 	}
-	if log == nil {
-		log = slog.Default()
+	if o.Concurrency < 1 {
+		o.Concurrency = 8
 	}
-	if metrics == nil {
-		metrics = io.Discard
+	if o.Log == nil {
+		o.Log = slog.Default()
 	}
-	return &Handler{checker: c, ledger: l, notifier: n, concurrency: concurrency, log: log, metrics: metrics, now: time.Now}, nil
+	if o.Metrics == nil {
+		o.Metrics = io.Discard
+	}
+	return &Handler{opts: o}, nil
 }
 
-// Handle checks a batch and reports the messages to retry.
+// Handle checks a batch and reports the messages SQS must deliver again:
+// those that failed for a reason that may pass, and those not started
+// before the deadline neared.
 func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	var (
 		mu       sync.Mutex
 		failures []events.SQSBatchItemFailure
-		tally    = newTally()
+		tally    = metrics.New()
 		wg       sync.WaitGroup
-		sem      = make(chan struct{}, h.concurrency)
+		sem      = make(chan struct{}, h.opts.Concurrency)
 	)
+	fail := func(id string) {
+		mu.Lock()
+		failures = append(failures, events.SQSBatchItemFailure{ItemIdentifier: id})
+		mu.Unlock()
+	}
+	stopAt := time.Time{}
+	if d, ok := ctx.Deadline(); ok {
+		margin := h.opts.Margin
+		if margin <= 0 {
+			margin = min(5*time.Second, time.Until(d)/4)
+		}
+		stopAt = d.Add(-margin)
+	}
 	for _, m := range ev.Records {
-		wg.Add(1)
 		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
+		if !stopAt.IsZero() && time.Now().After(stopAt) {
+			<-sem
+			tally.Count("Deferred", 1)
+			fail(m.MessageId)
+			continue
+		}
+		wg.Go(func() {
 			defer func() { <-sem }()
 			if err := h.message(ctx, m, tally); err != nil {
-				h.log.Error("message failed; SQS will deliver it again", "messageId", m.MessageId, "error", err)
-				mu.Lock()
-				failures = append(failures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
-				mu.Unlock()
+				h.opts.Log.Error("message failed; SQS delivers it again", "messageId", m.MessageId, "error", err)
+				fail(m.MessageId)
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	tally.write(h.metrics, h.now())
+	if n := tally.Get("Deferred"); n > 0 {
+		h.opts.Log.Warn("messages not started before the deadline; SQS delivers them again", "count", n)
+	}
+	tally.Write(h.opts.Metrics, time.Now())
 	return events.SQSEventResponse{BatchItemFailures: failures}, nil
 }
 
-func (h *Handler) message(ctx context.Context, m events.SQSMessage, t *tally) (err error) {
+// maxLoggedBody bounds the message body an error log line carries.
+const maxLoggedBody = 64 * 1024
+
+// message checks one message's records, each on its own. It returns an
+// error when a record failed for a reason that may pass: the whole message
+// is then delivered again, and the records already settled settle again
+// to the same result. A message or record that can never be checked is
+// logged with its body and counted (metric Unprocessable), once, and not
+// retried.
+func (h *Handler) message(ctx context.Context, m events.SQSMessage, t *metrics.Tally) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic: %v", p)
@@ -83,104 +123,67 @@ func (h *Handler) message(ctx context.Context, m events.SQSMessage, t *tally) (e
 	}()
 	n, err := audit.ParseNotification(m.Body)
 	if err != nil {
-		return err
-	}
-	if n.Test {
-		h.log.Info("s3:TestEvent ignored", "messageId", m.MessageId)
+		h.unprocessable(m, err, t)
 		return nil
 	}
-	for _, r := range n.Records {
-		began := h.now()
-		findings, err := h.checker.Check(ctx, r)
-		if err != nil {
-			return fmt.Errorf("check %s %s: %w", r.EventName, r.S3.Object.Key, err)
+	if n.Test {
+		h.opts.Log.Info("s3:TestEvent ignored", "messageId", m.MessageId)
+		return nil
+	}
+	retry, bad := []error(nil), n.Malformed
+	for i, r := range n.Records {
+		err := h.record(ctx, r, t)
+		switch {
+		case err == nil:
+		case errors.Is(err, audit.ErrOutOfScope):
+			h.opts.Log.Debug("replication event skipped", "messageId", m.MessageId, "reason", err.Error())
+			t.Count("OutOfScope", 1)
+		case errors.Is(err, audit.ErrMalformed):
+			bad = append(bad, fmt.Errorf("record %d: %w", i, err))
+		default:
+			retry = append(retry, fmt.Errorf("record %d (%s %s): %w", i, r.EventName, r.S3.Object.Key, err))
 		}
-		t.latency(h.now().Sub(began))
-		for _, f := range findings {
-			if err := h.settle(ctx, f); err != nil {
-				return err
-			}
-			t.verdict(f.Verdict)
-		}
+	}
+	if len(retry) > 0 {
+		return errors.Join(retry...)
+	}
+	if len(bad) > 0 {
+		h.unprocessable(m, errors.Join(bad...), t)
 	}
 	return nil
 }
 
-// settle records a finding and raises or resolves its alert.
-func (h *Handler) settle(ctx context.Context, f audit.Finding) error {
-	return Settle(ctx, h.ledger, h.notifier, h.log, f)
+func (h *Handler) unprocessable(m events.SQSMessage, err error, t *metrics.Tally) {
+	body := m.Body
+	if len(body) > maxLoggedBody {
+		body = strings.ToValidUTF8(body[:maxLoggedBody], "") + "…"
+	}
+	h.opts.Log.Error("message can never be checked; it is logged here and not retried", "messageId", m.MessageId, "error", err, "body", body)
+	t.Count("Unprocessable", 1)
 }
 
-// Settle records a finding, logs its verdict as one JSON line, and raises
-// or resolves its alert. The auditor and the sweeper share it.
-func Settle(ctx context.Context, l *ledger.Ledger, n *alert.Notifier, log *slog.Logger, f audit.Finding) error {
-	out, err := l.Record(ctx, f)
+// record checks one record and settles each finding: its evidence and its
+// incident, in one conditional write each.
+func (h *Handler) record(ctx context.Context, r events.S3EventRecord, t *metrics.Tally) error {
+	began := time.Now()
+	findings, err := h.opts.Checker.Check(ctx, r)
 	if err != nil {
 		return err
 	}
-	attrs := []any{"bucket", f.Bucket, "key", f.Key, "versionId", f.VersionID, "destination", f.Destination,
-		"verdict", f.Verdict, "changed", out.Changed, "kept", out.Kept}
-	if f.FailureReason != "" {
-		attrs = append(attrs, "failureReason", f.FailureReason)
+	t.Observe("CheckLatency", "Milliseconds", float64(time.Since(began).Microseconds())/1000)
+	guess := incident.LikelyNew
+	if strings.HasPrefix(s3events.Name(r.EventName), "Replication:") {
+		guess = incident.ReadFirst // about a version already seen
 	}
-	if lag, ok := f.Lag(); ok {
-		attrs = append(attrs, "lagSeconds", lag.Seconds())
-	}
-	if f.Detail != "" {
-		attrs = append(attrs, "detail", f.Detail)
-	}
-	log.Info("verdict", attrs...)
-	return n.Settle(ctx, f, out)
-}
-
-// tally counts a batch's verdicts and check latencies for CloudWatch.
-type tally struct {
-	mu       sync.Mutex
-	verdicts map[audit.Verdict]int
-	millis   []float64
-}
-
-func newTally() *tally { return &tally{verdicts: map[audit.Verdict]int{}} }
-
-func (t *tally) verdict(v audit.Verdict) {
-	t.mu.Lock()
-	t.verdicts[v]++
-	t.mu.Unlock()
-}
-
-func (t *tally) latency(d time.Duration) {
-	t.mu.Lock()
-	t.millis = append(t.millis, float64(d.Microseconds())/1000)
-	t.mu.Unlock()
-}
-
-// write prints CloudWatch embedded metric format lines: findings per
-// verdict, and the check latencies. Lambda turns them into metrics without
-// a PutMetricData call.
-func (t *tally) write(w io.Writer, now time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	emit := func(doc map[string]any) {
-		b, err := json.Marshal(doc)
-		if err == nil {
-			fmt.Fprintln(w, string(b))
+	var errs []error
+	for _, f := range findings {
+		out, err := h.opts.Tracker.Settle(ctx, f, guess)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("settle %s -> %s: %w", f.Key, f.Destination, err))
+			continue
 		}
+		out.Count(t)
+		out.Log(h.opts.Log, f)
 	}
-	for v, n := range t.verdicts {
-		emit(map[string]any{
-			"_aws": map[string]any{"Timestamp": now.UnixMilli(), "CloudWatchMetrics": []any{map[string]any{
-				"Namespace": "replaudit", "Dimensions": [][]string{{"Verdict"}},
-				"Metrics": []any{map[string]string{"Name": "Findings", "Unit": "Count"}}}}},
-			"Verdict": string(v), "Findings": n,
-		})
-	}
-	// The format takes at most 100 values per metric in one line.
-	for vals := range slices.Chunk(t.millis, 100) {
-		emit(map[string]any{
-			"_aws": map[string]any{"Timestamp": now.UnixMilli(), "CloudWatchMetrics": []any{map[string]any{
-				"Namespace": "replaudit", "Dimensions": [][]string{{}},
-				"Metrics": []any{map[string]string{"Name": "CheckLatency", "Unit": "Milliseconds"}}}}},
-			"CheckLatency": vals,
-		})
-	}
+	return errors.Join(errs...)
 }

@@ -20,7 +20,9 @@ import (
 
 	"github.com/replaudit/replaudit/internal/alert"
 	"github.com/replaudit/replaudit/internal/audit"
+	"github.com/replaudit/replaudit/internal/awscall"
 	"github.com/replaudit/replaudit/internal/bucketregion"
+	"github.com/replaudit/replaudit/internal/incident"
 	"github.com/replaudit/replaudit/internal/ledger"
 )
 
@@ -36,6 +38,7 @@ type Config struct {
 	PendingThreshold time.Duration // PENDING_THRESHOLD_MINUTES, default 30
 	PerGiB           time.Duration // PENDING_ALLOWANCE_MINUTES_PER_GIB, default 4
 	RuleIDs          []string      // RULE_IDS, comma-separated: audit only these rules; empty audits all
+	CallTimeout      time.Duration // CALL_TIMEOUT_SECONDS, default 10: the most one AWS call (with its retries) may take
 }
 
 // Load reads the configuration. Every problem is named in the error.
@@ -70,6 +73,7 @@ func Load() (Config, error) {
 		ConfigTTL:        time.Duration(num("REPLICATION_CONFIG_TTL_SECONDS", 60)) * time.Second,
 		PendingThreshold: time.Duration(num("PENDING_THRESHOLD_MINUTES", 30)) * time.Minute,
 		PerGiB:           time.Duration(num("PENDING_ALLOWANCE_MINUTES_PER_GIB", 4)) * time.Minute,
+		CallTimeout:      time.Duration(num("CALL_TIMEOUT_SECONDS", 10)) * time.Second,
 	}
 	if ids := os.Getenv("RULE_IDS"); ids != "" {
 		c.RuleIDs = strings.Split(ids, ",")
@@ -79,9 +83,9 @@ func Load() (Config, error) {
 
 // Parts are what both functions are built from.
 type Parts struct {
-	Checker  *audit.Checker
-	Ledger   *ledger.Ledger
-	Notifier *alert.Notifier
+	Checker *audit.Checker
+	Ledger  *ledger.Ledger
+	Tracker *incident.Tracker
 }
 
 // Boot loads the configuration and the AWS SDK's, and wires the parts: all
@@ -95,27 +99,41 @@ func Boot(ctx context.Context, log *slog.Logger) (Config, Parts, error) {
 	if err != nil {
 		return c, Parts{}, fmt.Errorf("load AWS configuration: %w", err)
 	}
-	p, err := Wire(cfg, c, log)
+	p, err := Wire(cfg, c, log, nil)
 	return c, p, err
 }
 
+// callReserve is the time kept back from each call for recording what is
+// known and answering before the deadline.
+const callReserve = 2 * time.Second
+
 // Wire builds the parts on one AWS configuration: an S3 client per region,
-// DynamoDB and SNS in the function's own region.
-func Wire(cfg aws.Config, c Config, log *slog.Logger) (Parts, error) {
+// DynamoDB and SNS in the function's own region, every call limited by the
+// invocation's remaining time.
+// A nil clock is time.Now.
+func Wire(cfg aws.Config, c Config, log *slog.Logger, clock func() time.Time) (Parts, error) {
+	cfg = cfg.Copy()
+	cfg.APIOptions = append(cfg.APIOptions, awscall.Timeout(c.CallTimeout, callReserve))
 	regional := bucketregion.Clients(cfg)
 	home := regional(cfg.Region)
-	checker, err := audit.NewChecker(func(r string) audit.S3 { return regional(r) }, bucketregion.New(home), c.ConfigTTL)
+	checker, err := audit.New(audit.Options{Clients: func(r string) audit.S3 { return regional(r) }, Regions: bucketregion.New(home),
+		ConfigTTL: c.ConfigTTL, RuleIDs: c.RuleIDs, Concurrency: c.Concurrency})
 	if err != nil {
 		return Parts{}, err
 	}
-	checker.OnlyRules(c.RuleIDs)
-	l, err := ledger.New(dynamodb.NewFromConfig(cfg), c.Table, c.Retention)
+	db := dynamodb.NewFromConfig(cfg)
+	l, err := ledger.New(ledger.Options{DB: db, Table: c.Table, Retention: c.Retention, Clock: clock})
 	if err != nil {
 		return Parts{}, err
 	}
-	n, err := alert.NewNotifier(l, sns.NewFromConfig(cfg), c.Topic, c.StormLimit, c.StormWindow, log)
+	pub, err := alert.NewSNS(sns.NewFromConfig(cfg), c.Topic)
 	if err != nil {
 		return Parts{}, err
 	}
-	return Parts{Checker: checker, Ledger: l, Notifier: n}, nil
+	t, err := incident.New(incident.Options{Ledger: l, Windows: db, Publisher: pub, StormLimit: c.StormLimit, StormWindow: c.StormWindow,
+		Policy: incident.Policy{Threshold: c.PendingThreshold, PerGiB: c.PerGiB}, Log: log})
+	if err != nil {
+		return Parts{}, err
+	}
+	return Parts{Checker: checker, Ledger: l, Tracker: t}, nil
 }

@@ -58,7 +58,7 @@ func (r *ConfigRecorder) RecordConfig(ctx context.Context, c ConfigChange) error
 		Day      string `dynamodbav:"day"`
 		DayShard string `dynamodbav:"dayShard"`
 		TTL      int64  `dynamodbav:"ttl"`
-	}{k, c, "config", c.At.UTC().Format(time.DateOnly), fmt.Sprintf("%s#%02d", c.At.UTC().Format(time.DateOnly), shard(k)), c.At.Add(r.retention).Unix()})
+	}{k, c, "config", c.At.UTC().Format(time.DateOnly), fmt.Sprintf("%s#%02d", c.At.UTC().Format(time.DateOnly), Shard(k)), c.At.Add(r.retention).Unix()})
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -9,7 +11,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -18,15 +19,17 @@ import (
 
 // DynamoDB holds the calls the ledger makes.
 type DynamoDB interface {
-	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	PutItem(context.Context, *dynamodb.PutItemInput, ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 }
 
 // Index names.
 const (
-	// AttentionIndex holds only items that need attention: PENDING, an alert
-	// to send or resolve. It is sparse and sharded, never hot.
+	// AttentionIndex holds only items that need attention: a check to
+	// repeat, an alert or a resolved notice to send. It is sparse and
+	// sharded, never hot. Its sort key is when the item next needs
+	// attention, so a sweep reads only what is due.
 	AttentionIndex = "attention"
 	// DayIndex holds every item, by day of the event and shard, for queries
 	// over a period.
@@ -35,58 +38,52 @@ const (
 	Shards = 16
 )
 
-// LongPendingKind is the alert kind of a long-PENDING warning, which a
-// later critical alert may follow.
-const LongPendingKind = "LONG_PENDING"
-
-// Alert states.
-const (
-	AlertDue        = "DUE"         // an alert must be sent
-	AlertSent       = "SENT"        // on-call has been told
-	AlertResolveDue = "RESOLVE_DUE" // a resolved notice must be sent
-	AlertResolved   = "RESOLVED"    // on-call has been told it is over
-	AlertDigested   = "DIGESTED"    // counted in a storm digest instead
-)
+// Options configure a Ledger.
+type Options struct {
+	DB    DynamoDB
+	Table string
+	// Retention is how long items are kept (their TTL).
+	Retention time.Duration
+	// PageSize caps the items a query page returns (0: DynamoDB's 1 MB).
+	PageSize int32
+	// Clock stands in for time.Now.
+	Clock func() time.Time
+}
 
 // Ledger is the durable record of what was verified, when, and with what
 // evidence: one item per object version and destination.
 type Ledger struct {
-	db        DynamoDB
-	table     string
-	retention time.Duration
-	now       func() time.Time
-	pageSize  int32
+	opts Options
 }
 
-// WithClock makes the ledger stamp items with clock's time, for tests and
-// golden files.
-func (l *Ledger) WithClock(clock func() time.Time) *Ledger {
-	l.now = clock
-	return l
-}
-
-// WithPageSize caps the items a query page returns (0: DynamoDB's 1 MB).
-func (l *Ledger) WithPageSize(n int32) *Ledger {
-	l.pageSize = n
-	return l
-}
-
-func (l *Ledger) limit() *int32 {
-	if l.pageSize <= 0 {
-		return nil
+// New returns a Ledger on a table.
+func New(o Options, optFns ...func(*Options)) (*Ledger, error) {
+	for _, fn := range optFns {
+		fn(&o)
 	}
-	return aws.Int32(l.pageSize)
-}
-
-// New returns a Ledger on a table. Items expire after retention.
-func New(db DynamoDB, table string, retention time.Duration) (*Ledger, error) {
-	if db == nil || table == "" {
+	if o.DB == nil || o.Table == "" {
 		return nil, errors.New("ledger: a DynamoDB client and a table name are required")
 	}
-	if retention <= 0 {
+	if o.Retention <= 0 {
 		return nil, errors.New("ledger: retention must be positive")
 	}
-	return &Ledger{db: db, table: table, retention: retention, now: time.Now}, nil
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	return &Ledger{opts: o}, nil
+}
+
+// Now is the ledger's clock.
+func (l *Ledger) Now() time.Time { return l.opts.Clock().UTC() }
+
+// Table is the table's name.
+func (l *Ledger) Table() string { return l.opts.Table }
+
+func (l *Ledger) limit() *int32 {
+	if l.opts.PageSize <= 0 {
+		return nil
+	}
+	return aws.Int32(l.opts.PageSize)
 }
 
 // Key is an item's primary key.
@@ -108,13 +105,25 @@ func KeyOf(bucket, key, versionID, destination string) Key {
 // ObjectPK is the partition key of an object's items.
 func ObjectPK(bucket, key string) string { return "O#" + bucket + "#" + key }
 
-func shard(k Key) int {
+// Shard spreads keys over the index shards.
+func Shard(k Key) int {
 	h := fnv.New32a()
 	h.Write([]byte(k.PK + k.SK))
 	return int(h.Sum32() % Shards)
 }
 
-func (k Key) av() map[string]types.AttributeValue {
+// AttnShard is the attention index partition of a key.
+func AttnShard(k Key) string { return fmt.Sprintf("A#%02d", Shard(k)) }
+
+// attnFormat has a fixed width, so that times sort as strings.
+const attnFormat = "2006-01-02T15:04:05.000000000Z07:00"
+
+// AttnTime formats when an item next needs attention, the attention
+// index's sort key.
+func AttnTime(t time.Time) string { return t.UTC().Format(attnFormat) }
+
+// AV is the key as DynamoDB attribute values.
+func (k Key) AV() map[string]types.AttributeValue {
 	m, _ := attributevalue.MarshalMap(k)
 	return m
 }
@@ -139,6 +148,7 @@ type Item struct {
 	Size              int64          `dynamodbav:"size"`
 	ETag              string         `dynamodbav:"etag,omitempty"`
 	EventTime         time.Time      `dynamodbav:"eventTime"`
+	EventTimeClamped  bool           `dynamodbav:"eventTimeClamped,omitempty"`
 	FirstSeen         time.Time      `dynamodbav:"firstSeen"`
 	LastChecked       time.Time      `dynamodbav:"lastChecked"`
 	Checks            int            `dynamodbav:"checks"`
@@ -151,16 +161,40 @@ type Item struct {
 	Detail            string         `dynamodbav:"detail,omitempty"`
 	LongPending       bool           `dynamodbav:"longPending,omitempty"`
 	DeleteMarker      bool           `dynamodbav:"deleteMarker,omitempty"`
-	Alert             string         `dynamodbav:"alert,omitempty"`
-	AlertKind         string         `dynamodbav:"alertKind,omitempty"`
-	AlertClaimedAt    *time.Time     `dynamodbav:"alertClaimedAt,omitempty"`
-	AlertedAt         *time.Time     `dynamodbav:"alertedAt,omitempty"`
-	ResolvedAt        *time.Time     `dynamodbav:"resolvedAt,omitempty"`
-	Day               string         `dynamodbav:"day"`
-	DayShard          string         `dynamodbav:"dayShard"`
-	Attn              string         `dynamodbav:"attn,omitempty"`
-	AttnSince         string         `dynamodbav:"attnSince,omitempty"`
-	TTL               int64          `dynamodbav:"ttl"`
+
+	// The item's incident, whose states and transitions package incident
+	// keeps.
+	Alert      string     `dynamodbav:"alert,omitempty"`
+	AlertKind  string     `dynamodbav:"alertKind,omitempty"`
+	Claim      string     `dynamodbav:"claim,omitempty"`
+	ClaimedAt  *time.Time `dynamodbav:"alertClaimedAt,omitempty"`
+	DueAt      *time.Time `dynamodbav:"alertDueAt,omitempty"`
+	OpenedAt   *time.Time `dynamodbav:"openedAt,omitempty"`
+	AlertedAt  *time.Time `dynamodbav:"alertedAt,omitempty"`
+	ResolvedAt *time.Time `dynamodbav:"resolvedAt,omitempty"`
+	// Window is the storm window a page claim counts in, kept when another
+	// sender takes the claim over (Retaken); HeldIn is the window whose
+	// digest counted the item instead of a page.
+	Window  string `dynamodbav:"stormWindow,omitempty"`
+	Retaken bool   `dynamodbav:"retaken,omitempty"`
+	HeldIn  string `dynamodbav:"heldIn,omitempty"`
+	// Pages counts the pages sent for the item, resolved notices apart.
+	Pages int `dynamodbav:"pages,omitempty"`
+
+	// Attn is the attention index partition, set while the item needs
+	// attention; AttnDue is when it next does (attribute attnSince, the
+	// index's sort key).
+	Attn    string `dynamodbav:"attn,omitempty"`
+	AttnDue string `dynamodbav:"attnSince,omitempty"`
+
+	Day      string `dynamodbav:"day"`
+	DayShard string `dynamodbav:"dayShard"`
+	TTL      int64  `dynamodbav:"ttl"`
+	// Rev counts the item's writes; each write is conditional on it, so
+	// that no two writers both think they moved the item. WriteID names the
+	// last write, so a writer whose answer was lost knows its write landed.
+	Rev     int64  `dynamodbav:"rev,omitempty"`
+	WriteID string `dynamodbav:"wid,omitempty"`
 
 	// Set on configuration evidence (IsConfig) only.
 	RequestType string   `dynamodbav:"requestType,omitempty"`
@@ -173,194 +207,102 @@ func (it Item) Finding() audit.Finding {
 	return audit.Finding{
 		Bucket: it.Bucket, SourceRegion: it.SourceRegion, Key: it.ObjectKey, VersionID: it.VersionID, Destination: it.Destination,
 		DestinationRegion: it.DestinationRegion, RuleID: it.RuleID, Verdict: it.Verdict, Size: it.Size, ETag: it.ETag,
-		EventTime: it.EventTime, CheckedAt: it.LastChecked, Replica: it.Replica, Differences: it.Differences,
+		EventTime: it.EventTime, EventTimeClamped: it.EventTimeClamped, CheckedAt: it.LastChecked, Replica: it.Replica, Differences: it.Differences,
 		FailureReason: it.FailureReason, Detail: it.Detail, LongPending: it.LongPending, DeleteMarker: it.DeleteMarker,
 	}
 }
 
-// Outcome says what recording a finding did.
-type Outcome struct {
-	// Changed: the verdict moved (or the item is new).
-	Changed bool
-	// Kept: the item holds a verdict this finding may not replace.
-	Kept bool
-	// Previous is the verdict before, when it changed.
-	Previous audit.Verdict
-	Item     Item
+// Since returns when the item's current verdict was first recorded, in
+// its latest run of that verdict.
+func (it Item) Since(v audit.Verdict) time.Time {
+	at := it.LastChecked
+	for i := len(it.History) - 1; i >= 0 && it.History[i].Verdict == v; i-- {
+		at = it.History[i].At
+	}
+	return at
 }
 
-func needsAttention(v audit.Verdict) bool {
-	return v == audit.Pending || v.Alerts()
-}
-
-// Record writes a finding. Writes are conditional: a final verdict such as
-// VERIFIED is never replaced, PENDING never replaces a problem found, and
-// a repeated finding only counts a check. Safe under redelivery.
-func (l *Ledger) Record(ctx context.Context, f audit.Finding) (Outcome, error) {
-	k := KeyOf(f.Bucket, f.Key, f.VersionID, f.Destination)
-	now := l.now().UTC()
-	out, err := l.transition(ctx, k, f, now)
-	if err == nil {
-		return out, nil
-	}
-	var ccf *types.ConditionalCheckFailedException
-	if !errors.As(err, &ccf) {
-		return Outcome{}, fmt.Errorf("record %s %s: %w", k.PK, k.SK, err)
-	}
-	// Same verdict as before, or one that may not replace it: count the check.
-	return l.touch(ctx, k, f, now)
-}
-
-func (l *Ledger) transition(ctx context.Context, k Key, f audit.Finding, now time.Time) (Outcome, error) {
-	day := f.EventTime.UTC()
-	if day.IsZero() {
-		day = now
-	}
-	s := shard(k)
-	change := []Change{{Verdict: f.Verdict, At: now, Detail: f.Detail}}
-	upd := expression.
-		Set(expression.Name("bucket"), expression.Value(f.Bucket)).
-		Set(expression.Name("key"), expression.Value(f.Key)).
-		Set(expression.Name("versionId"), expression.Value(f.VersionID)).
-		Set(expression.Name("size"), expression.Value(f.Size)).
-		Set(expression.Name("verdict"), expression.Value(f.Verdict)).
-		Set(expression.Name("detail"), expression.Value(f.Detail)).
-		Set(expression.Name("lastChecked"), expression.Value(now)).
-		Set(expression.Name("firstSeen"), expression.IfNotExists(expression.Name("firstSeen"), expression.Value(now))).
-		Set(expression.Name("eventTime"), expression.IfNotExists(expression.Name("eventTime"), expression.Value(day))).
-		Set(expression.Name("day"), expression.IfNotExists(expression.Name("day"), expression.Value(day.Format(time.DateOnly)))).
-		Set(expression.Name("dayShard"), expression.IfNotExists(expression.Name("dayShard"), expression.Value(fmt.Sprintf("%s#%02d", day.Format(time.DateOnly), s)))).
-		Set(expression.Name("ttl"), expression.Value(now.Add(l.retention).Unix())).
-		Set(expression.Name("history"), expression.ListAppend(expression.IfNotExists(expression.Name("history"), expression.Value([]any{})), expression.Value(change))).
-		Add(expression.Name("checks"), expression.Value(1))
-	setIf := func(name, v string) {
-		if v != "" {
-			upd = upd.Set(expression.Name(name), expression.Value(v))
+// Apply returns the item with a finding recorded: a new verdict where it
+// may replace the current one (a final verdict such as VERIFIED never moves
+// back, PENDING never hides a problem found), its evidence, a counted
+// check. cur is nil for an item not yet written. news reports whether the
+// finding told anything the item did not hold.
+func (l *Ledger) Apply(cur *Item, f audit.Finding) (next Item, news bool) {
+	now := l.Now()
+	if cur == nil {
+		next = Item{Key: KeyOf(f.Bucket, f.Key, f.VersionID, f.Destination), Bucket: f.Bucket, ObjectKey: f.Key, VersionID: f.VersionID,
+			Size: f.Size, ETag: f.ETag, FirstSeen: now, EventTime: f.EventTime.UTC(), EventTimeClamped: f.EventTimeClamped}
+		if next.EventTime.IsZero() {
+			next.EventTime = now
 		}
-	}
-	setIf("sourceRegion", f.SourceRegion)
-	setIf("destination", f.Destination)
-	setIf("destinationRegion", f.DestinationRegion)
-	setIf("ruleId", f.RuleID)
-	setIf("etag", f.ETag)
-	setIf("failureReason", f.FailureReason)
-	if f.Replica != nil {
-		upd = upd.Set(expression.Name("replica"), expression.Value(f.Replica))
-	}
-	if lag, ok := f.Lag(); ok {
-		upd = upd.Set(expression.Name("lagSeconds"), expression.Value(lag.Seconds()))
-	}
-	if len(f.Differences) > 0 {
-		upd = upd.Set(expression.Name("differences"), expression.Value(f.Differences))
-	}
-	if f.LongPending {
-		upd = upd.Set(expression.Name("longPending"), expression.Value(true))
-	}
-	if f.DeleteMarker {
-		upd = upd.Set(expression.Name("deleteMarker"), expression.Value(true))
-	}
-	if needsAttention(f.Verdict) {
-		upd = upd.Set(expression.Name("attn"), expression.Value(fmt.Sprintf("A#%02d", s))).
-			Set(expression.Name("attnSince"), expression.IfNotExists(expression.Name("attnSince"), expression.Value(now.Format(time.RFC3339Nano))))
+		next.Day = next.EventTime.Format(time.DateOnly)
+		next.DayShard = fmt.Sprintf("%s#%02d", next.Day, Shard(next.Key))
+		news = true
 	} else {
-		// Out of the index; a resolved notice still owed puts it back
-		// through ClaimAlert.
-		upd = upd.Remove(expression.Name("attn")).Remove(expression.Name("attnSince"))
+		next = *cur
+		next.History = append([]Change(nil), cur.History...)
 	}
-	it, err := l.update(ctx, k, upd, l.replaceable(f.Verdict))
-	if err != nil {
-		return Outcome{}, err
-	}
-	prev := audit.Verdict("")
-	if len(it.History) >= 2 {
-		prev = it.History[len(it.History)-2].Verdict
-	}
-	return Outcome{Changed: true, Previous: prev, Item: it}, nil
-}
-
-// replaceable is the condition under which a new verdict replaces the
-// stored one: there is none, or it differs and may be replaced.
-func (l *Ledger) replaceable(v audit.Verdict) expression.ConditionBuilder {
-	none := expression.AttributeNotExists(expression.Name("verdict"))
-	var blockers []expression.OperandBuilder
-	for _, cur := range audit.Verdicts {
-		if cur == v || !v.Replaces(cur) {
-			blockers = append(blockers, expression.Value(cur))
+	next.LastChecked = now
+	next.Checks++
+	next.TTL = now.Add(l.opts.Retention).Unix()
+	fill := func(dst *string, v string) {
+		if *dst == "" && v != "" {
+			*dst, news = v, true
 		}
 	}
-	if len(blockers) == 0 {
-		return none
+	fill(&next.SourceRegion, f.SourceRegion)
+	fill(&next.Destination, f.Destination)
+	fill(&next.DestinationRegion, f.DestinationRegion)
+	fill(&next.RuleID, f.RuleID)
+	fill(&next.ETag, f.ETag)
+	if f.DeleteMarker {
+		next.DeleteMarker = true
 	}
-	in := expression.Name("verdict").In(blockers[0], blockers[1:]...)
-	return none.Or(expression.Not(in))
-}
-
-// touch counts a check that did not change the verdict.
-func (l *Ledger) touch(ctx context.Context, k Key, f audit.Finding, now time.Time) (Outcome, error) {
-	// An UpdateBuilder shares its operations with its copies: build afresh.
-	base := func() expression.UpdateBuilder {
-		upd := expression.Set(expression.Name("lastChecked"), expression.Value(now)).
-			Add(expression.Name("checks"), expression.Value(1))
-		if f.LongPending {
-			upd = upd.Set(expression.Name("longPending"), expression.Value(true))
+	switch {
+	case next.Verdict != f.Verdict && f.Verdict.Replaces(next.Verdict):
+		next.Verdict, next.Detail = f.Verdict, f.Detail
+		next.History = append(next.History, Change{Verdict: f.Verdict, At: now, Detail: f.Detail})
+		next.FailureReason, next.Differences, next.Replica, next.LagSeconds = f.FailureReason, f.Differences, f.Replica, nil
+		if f.Replica != nil && f.Verdict == audit.Verified {
+			lag := max(f.Replica.VerifiedAt.Sub(next.EventTime), 0).Seconds()
+			next.LagSeconds = &lag
 		}
-		return upd
+		news = true
+	case next.Verdict == f.Verdict && f.Verdict == audit.Failed && next.FailureReason == "" && f.FailureReason != "":
+		// S3's failure event names the reason after a check saw FAILED.
+		next.FailureReason, next.Detail = f.FailureReason, f.Detail
+		news = true
+	case next.Verdict == f.Verdict && f.Detail != next.Detail && f.Verdict.Open():
+		next.Detail = f.Detail
 	}
-	upd := base()
-	if f.FailureReason != "" && f.Verdict == audit.Failed {
-		// S3's failure event names the reason after a check saw FAILED; it
-		// goes onto a FAILED item only.
-		withReason := base().Set(expression.Name("failureReason"), expression.Value(f.FailureReason)).
-			Set(expression.Name("detail"), expression.Value(f.Detail))
-		it, err := l.update(ctx, k, withReason, expression.Name("verdict").Equal(expression.Value(audit.Failed)))
-		if err == nil {
-			return Outcome{Item: it}, nil
+	if f.LongPending && !next.LongPending && next.Verdict == audit.Pending {
+		next.LongPending, news = true, true
+	}
+	if next.Verdict.Open() {
+		if next.Attn == "" {
+			next.Attn, next.AttnDue = AttnShard(next.Key), AttnTime(now)
 		}
-		var ccf *types.ConditionalCheckFailedException
-		if !errors.As(err, &ccf) {
-			return Outcome{}, fmt.Errorf("count a check of %s %s: %w", k.PK, k.SK, err)
-		}
+	} else if next.Alert == "" {
+		next.Attn, next.AttnDue = "", ""
 	}
-	it, err := l.update(ctx, k, upd, expression.AttributeExists(expression.Name("verdict")))
-	if err != nil {
-		return Outcome{}, fmt.Errorf("count a check of %s %s: %w", k.PK, k.SK, err)
-	}
-	return Outcome{Kept: it.Verdict != f.Verdict, Item: it}, nil
-}
-
-// update applies a conditional update and returns the item as it now is.
-func (l *Ledger) update(ctx context.Context, k Key, upd expression.UpdateBuilder, cond expression.ConditionBuilder) (Item, error) {
-	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
-	if err != nil {
-		return Item{}, err
-	}
-	res, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(l.table), Key: k.av(),
-		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-		ReturnValues: types.ReturnValueAllNew,
-	})
-	if err != nil {
-		return Item{}, err
-	}
-	var it Item
-	if err := attributevalue.UnmarshalMap(res.Attributes, &it); err != nil {
-		return Item{}, fmt.Errorf("decode item: %w", err)
-	}
-	return it, nil
+	return next, news
 }
 
 // Get reads one item. It returns ErrNotFound when there is none.
 func (l *Ledger) Get(ctx context.Context, k Key) (Item, error) {
-	out, err := l.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(l.table), Key: k.av(), ConsistentRead: aws.Bool(true)})
+	out, err := l.opts.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(l.opts.Table), Key: k.AV(), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return Item{}, fmt.Errorf("get %s %s: %w", k.PK, k.SK, err)
 	}
 	if out.Item == nil {
 		return Item{}, ErrNotFound
 	}
+	return decode(out.Item)
+}
+
+func decode(raw map[string]types.AttributeValue) (Item, error) {
 	var it Item
-	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+	if err := attributevalue.UnmarshalMap(raw, &it); err != nil {
 		return Item{}, fmt.Errorf("decode item: %w", err)
 	}
 	return it, nil
@@ -369,130 +311,130 @@ func (l *Ledger) Get(ctx context.Context, k Key) (Item, error) {
 // ErrNotFound is returned for an item that does not exist.
 var ErrNotFound = errors.New("ledger: no such item")
 
-// ClaimAlert moves an item's alert to DUE, or to RESOLVE_DUE for a
-// resolution, if no one else has. Only the caller that gets true sends the
-// message, which makes one alert per incident under redelivery.
-func (l *Ledger) ClaimAlert(ctx context.Context, k Key, kind string, resolve bool) (bool, error) {
-	now := l.now().UTC()
-	var cond expression.ConditionBuilder
-	state := AlertDue
-	if resolve {
-		state = AlertResolveDue
-		cond = expression.Name("alert").Equal(expression.Value(AlertSent))
-	} else {
-		cond = expression.AttributeNotExists(expression.Name("alert")).
-			Or(expression.Name("alert").Equal(expression.Value(AlertResolved)))
-		if kind != LongPendingKind {
-			// A problem found after a long-PENDING warning is news: a FAILED
-			// is worth its own alert.
-			cond = cond.Or(expression.Name("alertKind").Equal(expression.Value(LongPendingKind)).
-				And(expression.Name("alert").NotEqual(expression.Value(AlertDue))))
+// ErrContended is returned when an item kept changing under a writer.
+var ErrContended = errors.New("ledger: the item kept changing under this write")
+
+// Mutation computes an item's next state from its current one (nil for
+// none). It returns write false when there is nothing to write.
+type Mutation func(cur *Item) (next Item, write bool, err error)
+
+// Change writes an item's next state in one conditional write: it applies
+// only if the item is still as fn saw it. guess is what the caller believes
+// the item is (nil: no item yet); on a conflict, fn runs again on the item
+// as it is, so every change is computed from the state it replaces. It
+// returns the item as written, or as it is when fn had nothing to write.
+func (l *Ledger) Change(ctx context.Context, k Key, guess *Item, fn Mutation) (Item, bool, error) {
+	cur := guess
+	for range 8 {
+		next, write, err := fn(cur)
+		if err != nil || !write {
+			if cur == nil {
+				return Item{}, false, err
+			}
+			return *cur, false, err
+		}
+		next.Key = k
+		written, current, err := l.put(ctx, next, cur)
+		if err == nil {
+			return written, true, nil
+		}
+		if !errors.Is(err, errConflict) {
+			return Item{}, false, err
+		}
+		cur = current
+	}
+	return Item{}, false, fmt.Errorf("write %s %s: %w", k.PK, k.SK, ErrContended)
+}
+
+var errConflict = errors.New("conflict")
+
+// put writes next if the item is still cur. On a conflict it returns the
+// item as it is now (nil for none) and errConflict.
+func (l *Ledger) put(ctx context.Context, next Item, cur *Item) (Item, *Item, error) {
+	cond, values := "attribute_not_exists(pk)", map[string]types.AttributeValue(nil)
+	next.Rev = 1
+	if cur != nil {
+		next.Rev = cur.Rev + 1
+		if cur.Rev == 0 {
+			cond = "attribute_exists(pk) AND attribute_not_exists(rev)"
+		} else {
+			cond = "rev = :rev"
+			values = map[string]types.AttributeValue{":rev": &types.AttributeValueMemberN{Value: fmt.Sprint(cur.Rev)}}
 		}
 	}
-	upd := expression.Set(expression.Name("alert"), expression.Value(state)).
-		Set(expression.Name("alertClaimedAt"), expression.Value(now)).
-		Set(expression.Name("attn"), expression.Value(fmt.Sprintf("A#%02d", shard(k)))).
-		Set(expression.Name("attnSince"), expression.IfNotExists(expression.Name("attnSince"), expression.Value(now.Format(time.RFC3339Nano))))
-	if !resolve {
-		upd = upd.Set(expression.Name("alertKind"), expression.Value(kind))
-	}
-	err := l.conditional(ctx, k, upd, cond.And(expression.AttributeExists(expression.Name("verdict"))))
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-// MarkAlerted records that the alert, or the resolved notice, went out,
-// and returns the item as it now is. A critical item leaves the attention
-// index once on-call knows (re-checking it every sweep for a year would
-// cost more than it tells); a long-PENDING one stays, to be re-checked and
-// resolved.
-func (l *Ledger) MarkAlerted(ctx context.Context, k Key, resolve, digested bool) (Item, error) {
-	now := l.now().UTC()
-	from, to, at := AlertDue, AlertSent, "alertedAt"
-	if resolve {
-		from, to, at = AlertResolveDue, AlertResolved, "resolvedAt"
-	}
-	if digested {
-		to = AlertDigested
-	}
-	upd := expression.Set(expression.Name("alert"), expression.Value(to)).
-		Set(expression.Name(at), expression.Value(now))
-	if resolve {
-		upd = upd.Remove(expression.Name("attn")).Remove(expression.Name("attnSince"))
-	}
-	it, err := l.update(ctx, k, upd, expression.Name("alert").Equal(expression.Value(from)))
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return l.Get(ctx, k) // someone else recorded it
-	}
-	if err != nil || resolve || !it.Verdict.Alerts() {
-		return it, err
-	}
-	// Out of the index, unless the verdict moved meanwhile.
-	rm := expression.Remove(expression.Name("attn")).Remove(expression.Name("attnSince"))
-	if err := l.conditional(ctx, k, rm, expression.Name("verdict").Equal(expression.Value(it.Verdict))); err != nil && !errors.As(err, &ccf) {
-		return it, err
-	}
-	return it, nil
-}
-
-// Reclaim takes over an alert still in state (DUE or RESOLVE_DUE) whose
-// claim is older than grace, so that of two sweeps only one resends it.
-func (l *Ledger) Reclaim(ctx context.Context, k Key, state string, grace time.Duration) (bool, error) {
-	now := l.now().UTC()
-	upd := expression.Set(expression.Name("alertClaimedAt"), expression.Value(now))
-	cond := expression.Name("alert").Equal(expression.Value(state)).
-		And(expression.AttributeNotExists(expression.Name("alertClaimedAt")).
-			Or(expression.Name("alertClaimedAt").LessThan(expression.Value(now.Add(-grace)))))
-	err := l.conditional(ctx, k, upd, cond)
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-// CloseUnsent settles an alert that was due but never sent, because the
-// problem resolved itself before SNS took it: no page for what is over.
-func (l *Ledger) CloseUnsent(ctx context.Context, k Key, grace time.Duration) error {
-	now := l.now().UTC()
-	upd := expression.Set(expression.Name("alert"), expression.Value(AlertResolved)).
-		Set(expression.Name("resolvedAt"), expression.Value(now)).
-		Remove(expression.Name("attn")).Remove(expression.Name("attnSince"))
-	cond := expression.Name("alert").Equal(expression.Value(AlertDue)).
-		And(expression.Name("alertClaimedAt").LessThan(expression.Value(now.Add(-grace))))
-	err := l.conditional(ctx, k, upd, cond)
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return nil
-	}
-	return err
-}
-
-func (l *Ledger) conditional(ctx context.Context, k Key, upd expression.UpdateBuilder, cond expression.ConditionBuilder) error {
-	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
+	next.WriteID = newID()
+	av, err := attributevalue.MarshalMap(next)
 	if err != nil {
-		return err
+		return Item{}, nil, fmt.Errorf("encode item: %w", err)
 	}
-	_, err = l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(l.table), Key: k.av(),
-		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+	_, err = l.opts.DB.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(l.opts.Table), Item: av,
+		ConditionExpression: aws.String(cond), ExpressionAttributeValues: values,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	return err
+	var ccf *types.ConditionalCheckFailedException
+	switch {
+	case err == nil:
+		return next, nil, nil
+	case !errors.As(err, &ccf):
+		return Item{}, nil, fmt.Errorf("write %s %s: %w", next.PK, next.SK, err)
+	}
+	var now *Item
+	if ccf.Item != nil {
+		it, err := decode(ccf.Item)
+		if err != nil {
+			return Item{}, nil, err
+		}
+		now = &it
+	} else if it, err := l.Get(ctx, next.Key); err == nil {
+		now = &it
+	} else if !errors.Is(err, ErrNotFound) {
+		return Item{}, nil, err
+	}
+	if now != nil && now.WriteID == next.WriteID {
+		// The write landed; its answer was lost and the SDK's retry is
+		// what failed.
+		return *now, nil, nil
+	}
+	return Item{}, now, errConflict
 }
 
-// Attention streams the items that need attention, shard by shard from
-// shard first (so that runs cut short by a deadline start in turn at every
-// shard), oldest first within a shard, page by page. fn returning an error
+// NewID returns a random id, for a write or a claim.
+func NewID() string { return newID() }
+
+func newID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Record writes a finding as evidence, in one conditional write. The audit
+// functions record through package incident, which keeps the alert in the
+// same write; Record is for tools and tests that fill a ledger.
+func (l *Ledger) Record(ctx context.Context, f audit.Finding) (Item, error) {
+	it, _, err := l.Change(ctx, KeyOf(f.Bucket, f.Key, f.VersionID, f.Destination), nil, func(cur *Item) (Item, bool, error) {
+		next, news := l.Apply(cur, f)
+		return next, news || cur == nil, nil
+	})
+	return it, err
+}
+
+// Due streams the items that need attention by until, shard by shard from
+// shard first (so that runs cut short start in turn at every shard), the
+// most overdue first within a shard, page by page. fn returning an error
 // stops it.
-func (l *Ledger) Attention(ctx context.Context, first int, fn func(Item) error) error {
+func (l *Ledger) Due(ctx context.Context, first int, until time.Time, fn func(Item) error) error {
 	for i := range Shards {
-		attn := fmt.Sprintf("A#%02d", (first+i)%Shards)
-		if err := l.query(ctx, "the attention index", l.indexQuery(AttentionIndex, "attn", attn), fn); err != nil {
+		in := &dynamodb.QueryInput{
+			TableName: aws.String(l.opts.Table), IndexName: aws.String(AttentionIndex),
+			KeyConditionExpression: aws.String("attn = :a AND attnSince <= :t"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":a": &types.AttributeValueMemberS{Value: fmt.Sprintf("A#%02d", (first+i)%Shards)},
+				":t": &types.AttributeValueMemberS{Value: AttnTime(until)},
+			},
+			Limit: l.limit(),
+		}
+		if err := l.query(ctx, "the attention index", in, fn); err != nil {
 			return err
 		}
 	}
@@ -510,8 +452,13 @@ func (l *Ledger) Period(ctx context.Context, since, until time.Time, fn func(Ite
 	}
 	for day := since.UTC().Truncate(24 * time.Hour); !day.After(until.UTC()); day = day.Add(24 * time.Hour) {
 		for s := range Shards {
-			dayShard := fmt.Sprintf("%s#%02d", day.Format(time.DateOnly), s)
-			if err := l.query(ctx, "the day index", l.indexQuery(DayIndex, "dayShard", dayShard), inPeriod); err != nil {
+			in := &dynamodb.QueryInput{
+				TableName: aws.String(l.opts.Table), IndexName: aws.String(DayIndex),
+				KeyConditionExpression:    aws.String("dayShard = :v"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberS{Value: fmt.Sprintf("%s#%02d", day.Format(time.DateOnly), s)}},
+				Limit:                     l.limit(),
+			}
+			if err := l.query(ctx, "the day index", in, inPeriod); err != nil {
 				return err
 			}
 		}
@@ -519,27 +466,18 @@ func (l *Ledger) Period(ctx context.Context, since, until time.Time, fn func(Ite
 	return nil
 }
 
-func (l *Ledger) indexQuery(index, key, value string) *dynamodb.QueryInput {
-	return &dynamodb.QueryInput{
-		TableName: aws.String(l.table), IndexName: aws.String(index),
-		KeyConditionExpression:    aws.String(key + " = :v"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberS{Value: value}},
-		Limit:                     l.limit(),
-	}
-}
-
 // query streams a query's items, page by page, to fn.
 func (l *Ledger) query(ctx context.Context, what string, in *dynamodb.QueryInput, fn func(Item) error) error {
-	p := dynamodb.NewQueryPaginator(l.db, in)
+	p := dynamodb.NewQueryPaginator(l.opts.DB, in)
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
 			return fmt.Errorf("query %s: %w", what, err)
 		}
 		for _, raw := range page.Items {
-			var it Item
-			if err := attributevalue.UnmarshalMap(raw, &it); err != nil {
-				return fmt.Errorf("decode item: %w", err)
+			it, err := decode(raw)
+			if err != nil {
+				return err
 			}
 			if err := fn(it); err != nil {
 				return err
@@ -553,7 +491,7 @@ func (l *Ledger) query(ctx context.Context, what string, in *dynamodb.QueryInput
 // or only those of versionID when it is not empty.
 func (l *Ledger) Object(ctx context.Context, bucket, key, versionID string, fn func(Item) error) error {
 	in := &dynamodb.QueryInput{
-		TableName:                 aws.String(l.table),
+		TableName:                 aws.String(l.opts.Table),
 		KeyConditionExpression:    aws.String("pk = :pk"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: ObjectPK(bucket, key)}},
 		ConsistentRead:            aws.Bool(true),
@@ -564,4 +502,14 @@ func (l *Ledger) Object(ctx context.Context, bucket, key, versionID string, fn f
 		in.ExpressionAttributeValues[":v"] = &types.AttributeValueMemberS{Value: "V#" + versionID + "#"}
 	}
 	return l.query(ctx, "s3://"+bucket+"/"+key, in, fn)
+}
+
+// WindowPrefix starts the partition key of storm windows, which package
+// incident keeps in the ledger table beside the items.
+const WindowPrefix = "STORM#"
+
+// IsWindow reports whether an item read from an index is a storm window
+// rather than an object version.
+func IsWindow(it Item) bool {
+	return len(it.PK) >= len(WindowPrefix) && it.PK[:len(WindowPrefix)] == WindowPrefix
 }

@@ -28,7 +28,7 @@ func newLedger(t *testing.T) (*ledger.Ledger, *sandbox.Sandbox) {
 	if err := ledger.CreateTable(ctx, db, "ledger"); err != nil {
 		t.Fatal(err)
 	}
-	l, err := ledger.New(db, "ledger", 400*24*time.Hour)
+	l, err := ledger.New(ledger.Options{DB: db, Table: "ledger", Retention: 400 * 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,25 +43,25 @@ func finding(v audit.Verdict) audit.Finding {
 func TestVerifiedIsNeverMovedBack(t *testing.T) {
 	l, _ := newLedger(t)
 	ctx := context.Background()
-	if out, err := l.Record(ctx, finding(audit.Pending)); err != nil || !out.Changed {
-		t.Fatalf("first PENDING: %+v %v", out, err)
+	if it, err := l.Record(ctx, finding(audit.Pending)); err != nil || it.Verdict != audit.Pending {
+		t.Fatalf("first PENDING: %+v %v", it, err)
 	}
 	v := finding(audit.Verified)
 	v.Replica = &audit.Replica{VersionID: "v1", Size: 10, ETag: "abc", Status: "REPLICA", VerifiedAt: v.EventTime.Add(90 * time.Second)}
-	out, err := l.Record(ctx, v)
-	if err != nil || !out.Changed || out.Previous != audit.Pending {
-		t.Fatalf("VERIFIED: %+v %v", out, err)
+	if it, err := l.Record(ctx, v); err != nil || it.Verdict != audit.Verified {
+		t.Fatalf("VERIFIED: %+v %v", it, err)
 	}
 	late, err := l.Record(ctx, finding(audit.Pending)) // a redelivered, older event
-	if err != nil || !late.Kept || late.Item.Verdict != audit.Verified {
+	if err != nil || late.Verdict != audit.Verified {
 		t.Fatalf("a late PENDING: %+v %v, want the VERIFIED item kept", late, err)
 	}
 	it, err := l.Get(ctx, ledger.KeyOf("src", "reports/q3 summary.pdf", "v1", "dst"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if it.Checks != 3 || len(it.History) != 2 || it.LagSeconds == nil || *it.LagSeconds != 90 || it.Attn != "" {
-		t.Errorf("item: checks %d history %d lag %v attn %q, want 3, 2, 90s and out of the attention index", it.Checks, len(it.History), it.LagSeconds, it.Attn)
+	// The late PENDING told nothing new: it wrote nothing, so two checks.
+	if it.Checks != 2 || len(it.History) != 2 || it.LagSeconds == nil || *it.LagSeconds != 90 || it.Attn != "" {
+		t.Errorf("item: checks %d history %d lag %v attn %q, want 2, 2, 90s and out of the attention index", it.Checks, len(it.History), it.LagSeconds, it.Attn)
 	}
 	if it.TTL < time.Now().Add(399*24*time.Hour).Unix() {
 		t.Errorf("ttl %d is not about 400 days away", it.TTL)
@@ -76,49 +76,9 @@ func TestPendingNeverHidesAProblem(t *testing.T) {
 	if _, err := l.Record(ctx, f); err != nil {
 		t.Fatal(err)
 	}
-	out, err := l.Record(ctx, finding(audit.Pending))
-	if err != nil || !out.Kept || out.Item.Verdict != audit.Failed {
-		t.Errorf("PENDING after FAILED: %+v %v, want FAILED kept", out, err)
-	}
-}
-
-func TestOnlyOneClaimWinsAnAlert(t *testing.T) {
-	l, _ := newLedger(t)
-	ctx := context.Background()
-	if _, err := l.Record(ctx, finding(audit.Failed)); err != nil {
-		t.Fatal(err)
-	}
-	k := ledger.KeyOf("src", "reports/q3 summary.pdf", "v1", "dst")
-	var wins int
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ok, err := l.ClaimAlert(ctx, k, "FAILED", false)
-			if err != nil {
-				t.Error(err)
-			}
-			if ok {
-				mu.Lock()
-				wins++
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	if wins != 1 {
-		t.Fatalf("%d claims won, want exactly 1", wins)
-	}
-	if _, err := l.MarkAlerted(ctx, k, false, false); err != nil {
-		t.Fatal(err)
-	}
-	if ok, _ := l.ClaimAlert(ctx, k, "FAILED", false); ok {
-		t.Error("a second alert was claimed for the same incident")
-	}
-	if ok, _ := l.ClaimAlert(ctx, k, "", true); !ok {
-		t.Error("the resolution could not be claimed after the alert was sent")
+	it, err := l.Record(ctx, finding(audit.Pending))
+	if err != nil || it.Verdict != audit.Failed || it.FailureReason != "DstPutObjectNotPermitted" {
+		t.Errorf("PENDING after FAILED: %+v %v, want FAILED kept with its reason", it, err)
 	}
 }
 
@@ -133,11 +93,18 @@ func TestAttentionAndPeriodQueries(t *testing.T) {
 		}
 	}
 	var attention []audit.Verdict
-	if err := l.Attention(ctx, 5, func(it ledger.Item) error { attention = append(attention, it.Verdict); return nil }); err != nil {
+	if err := l.Due(ctx, 5, time.Now(), func(it ledger.Item) error { attention = append(attention, it.Verdict); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if len(attention) != 2 {
 		t.Errorf("attention: got %v, want the PENDING and the FAILED item", attention)
+	}
+	attention = nil
+	if err := l.Due(ctx, 0, time.Now().Add(-time.Minute), func(it ledger.Item) error { attention = append(attention, it.Verdict); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(attention) != 0 {
+		t.Errorf("due a minute ago: got %v, want nothing: both were due when recorded", attention)
 	}
 	n := 0
 	day := time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC)
@@ -199,77 +166,15 @@ func TestEverythingAboutOneObjectIsOneQuery(t *testing.T) {
 	}
 }
 
-func TestACriticalAlertMayFollowALongPendingWarning(t *testing.T) {
-	l, _ := newLedger(t)
-	ctx := context.Background()
-	k := ledger.KeyOf("src", "reports/q3 summary.pdf", "v1", "dst")
-	if _, err := l.Record(ctx, finding(audit.Pending)); err != nil {
-		t.Fatal(err)
-	}
-	if ok, _ := l.ClaimAlert(ctx, k, ledger.LongPendingKind, false); !ok {
-		t.Fatal("the warning was not claimed")
-	}
-	if _, err := l.MarkAlerted(ctx, k, false, false); err != nil {
-		t.Fatal(err)
-	}
-	if ok, _ := l.ClaimAlert(ctx, k, ledger.LongPendingKind, false); ok {
-		t.Error("a second warning was claimed")
-	}
-	if _, err := l.Record(ctx, finding(audit.Failed)); err != nil {
-		t.Fatal(err)
-	}
-	if ok, _ := l.ClaimAlert(ctx, k, "FAILED", false); !ok {
-		t.Error("the FAILED alert after the warning was not claimed")
-	}
-}
-
-func TestOnlyOneSweepTakesOverADueAlert(t *testing.T) {
-	l, _ := newLedger(t)
-	ctx := context.Background()
-	k := ledger.KeyOf("src", "reports/q3 summary.pdf", "v1", "dst")
-	if _, err := l.Record(ctx, finding(audit.Failed)); err != nil {
-		t.Fatal(err)
-	}
-	if ok, _ := l.ClaimAlert(ctx, k, "FAILED", false); !ok {
-		t.Fatal("not claimed")
-	}
-	if ok, _ := l.Reclaim(ctx, k, ledger.AlertDue, time.Hour); ok {
-		t.Error("a fresh claim was taken over")
-	}
-	time.Sleep(300 * time.Millisecond)
-	var wins int
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for range 3 { // three overlapping sweeps
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ok, err := l.Reclaim(ctx, k, ledger.AlertDue, 250*time.Millisecond)
-			if err != nil {
-				t.Error(err)
-			}
-			if ok {
-				mu.Lock()
-				wins++
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	if wins != 1 {
-		t.Errorf("%d sweeps took the alert over, want 1", wins)
-	}
-}
-
 func TestNotTrackedNeverHidesWhatAChecksFound(t *testing.T) {
 	l, _ := newLedger(t)
 	ctx := context.Background()
 	if _, err := l.Record(ctx, finding(audit.Pending)); err != nil {
 		t.Fatal(err)
 	}
-	out, err := l.Record(ctx, finding(audit.NotTracked))
-	if err != nil || out.Item.Verdict != audit.Pending || out.Item.Attn == "" {
-		t.Errorf("NOT_TRACKED over PENDING: verdict %s attention %q, %v", out.Item.Verdict, out.Item.Attn, err)
+	it, err := l.Record(ctx, finding(audit.NotTracked))
+	if err != nil || it.Verdict != audit.Pending || it.Attn == "" {
+		t.Errorf("NOT_TRACKED over PENDING: verdict %s attention %q, %v", it.Verdict, it.Attn, err)
 	}
 }
 
@@ -281,8 +186,38 @@ func TestALateFailureReasonDoesNotTouchAVerifiedItem(t *testing.T) {
 	}
 	f := finding(audit.Failed)
 	f.FailureReason, f.Detail = "DstKmsKeyNotFound", "late"
-	out, err := l.Record(ctx, f)
-	if err != nil || out.Item.Verdict != audit.Verified || out.Item.FailureReason != "" {
-		t.Errorf("got %s reason %q, %v", out.Item.Verdict, out.Item.FailureReason, err)
+	it, err := l.Record(ctx, f)
+	if err != nil || it.Verdict != audit.Verified || it.FailureReason != "" {
+		t.Errorf("got %s reason %q, %v", it.Verdict, it.FailureReason, err)
+	}
+}
+
+func TestConcurrentWritersEachSeeTheOthersWork(t *testing.T) {
+	l, _ := newLedger(t)
+	ctx := context.Background()
+	k := ledger.KeyOf("src", "contended", "v1", "dst")
+	const writers = 8
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Go(func() {
+			// Each writer adds one check, starting from what it believes.
+			_, _, err := l.Change(ctx, k, nil, func(cur *ledger.Item) (ledger.Item, bool, error) {
+				f := finding(audit.Pending)
+				f.Key = "contended"
+				next, _ := l.Apply(cur, f)
+				return next, true, nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	it, err := l.Get(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it.Checks != writers || it.Rev != writers {
+		t.Errorf("checks %d rev %d, want %d each: no write may be lost to another", it.Checks, it.Rev, writers)
 	}
 }

@@ -2,16 +2,16 @@ package query
 
 import (
 	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
-	"github.com/replaudit/replaudit/internal/alert"
 	"github.com/replaudit/replaudit/internal/ledger"
+	"github.com/replaudit/replaudit/internal/safetext"
 )
 
 // Row is one item as auditors see it, in every format.
@@ -69,7 +69,9 @@ type Writer interface {
 	Close() error
 }
 
-// NewWriter returns a Writer for a format.
+// NewWriter returns a Writer for a format. The table shows text as
+// safetext.Line does, for people; CSV, JSON and JSON lines keep it exact,
+// the JSON with control and format characters written as escapes.
 func NewWriter(w io.Writer, format string) (Writer, error) {
 	switch format {
 	case Table:
@@ -85,16 +87,17 @@ func NewWriter(w io.Writer, format string) (Writer, error) {
 	case JSON:
 		return &jsonWriter{w: w, first: true}, nil
 	case JSONL:
-		return &jsonlWriter{enc: json.NewEncoder(w)}, nil
+		return &jsonlWriter{w: w}, nil
 	}
 	return nil, fmt.Errorf("%w: unknown format %q: want table, csv, json or jsonl", ErrUsage, format)
 }
 
 type tableWriter struct{ tw *tabwriter.Writer }
 
+// short cuts a version id for the table, on a rune boundary.
 func short(v string) string {
-	if len(v) > 10 {
-		return v[:10] + "…"
+	if utf8.RuneCountInString(v) > 10 {
+		return string([]rune(v)[:10]) + "…"
 	}
 	return v
 }
@@ -106,9 +109,14 @@ func lag(s *float64) string {
 	return strconv.FormatFloat(*s, 'f', 1, 64) + "s"
 }
 
+// Write escapes every cell as safetext.Line does: a tab or newline in a key
+// would otherwise break the columns, and a bidi override reorder the row.
 func (t *tableWriter) Write(r Row) error {
-	_, err := fmt.Fprintf(t.tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", alert.Sanitize(r.Bucket), alert.Sanitize(r.Key), short(r.VersionID),
-		r.Destination, r.Verdict, r.EventTime, lag(r.LagSeconds), r.FailureReason)
+	cells := []string{r.Bucket, r.Key, short(safetext.Line(r.VersionID)), r.Destination, r.Verdict, r.EventTime, lag(r.LagSeconds), r.FailureReason}
+	for i, c := range cells {
+		cells[i] = safetext.Line(c)
+	}
+	_, err := fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
 	return err
 }
 
@@ -148,7 +156,7 @@ type jsonWriter struct {
 }
 
 func (j *jsonWriter) Write(r Row) error {
-	b, err := json.Marshal(r)
+	b, err := safetext.MarshalJSON(r)
 	if err != nil {
 		return err
 	}
@@ -169,7 +177,15 @@ func (j *jsonWriter) Close() error {
 	return err
 }
 
-type jsonlWriter struct{ enc *json.Encoder }
+type jsonlWriter struct{ w io.Writer }
 
-func (j *jsonlWriter) Write(r Row) error { return j.enc.Encode(r) }
-func (j *jsonlWriter) Close() error      { return nil }
+func (j *jsonlWriter) Write(r Row) error {
+	b, err := safetext.MarshalJSON(r)
+	if err != nil {
+		return err
+	}
+	_, err = j.w.Write(append(b, '\n'))
+	return err
+}
+
+func (j *jsonlWriter) Close() error { return nil }

@@ -48,7 +48,7 @@ func TestRunReadsEveryPage(t *testing.T) {
 	if err := ledger.CreateTable(ctx, db, "ledger"); err != nil {
 		t.Fatal(err)
 	}
-	l, _ := ledger.New(db, "ledger", time.Hour*24)
+	l, _ := ledger.New(ledger.Options{DB: db, Table: "ledger", Retention: 24 * time.Hour})
 	day := time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC)
 	for i := range 40 {
 		v := audit.Verified
@@ -60,7 +60,8 @@ func TestRunReadsEveryPage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	l.WithPageSize(1) // one item a page: every shard takes several pages
+	// One item a page: every shard takes several pages.
+	l, _ = ledger.New(ledger.Options{DB: db, Table: "ledger", Retention: 24 * time.Hour, PageSize: 1})
 	n := 0
 	err = query.Run(ctx, l, query.Filter{Verdict: audit.Failed, Since: day, Until: day.Add(24 * time.Hour)}, func(ledger.Item) error { n++; return nil })
 	if err != nil || n != 10 {

@@ -10,10 +10,13 @@ import (
 	"time"
 
 	"github.com/replaudit/replaudit/internal/audit"
+	"github.com/replaudit/replaudit/internal/safetext"
 )
 
 // HTML writes the report as one self-contained page: no scripts, fonts or
 // images from elsewhere, charts as inline SVG, fit to attach as evidence.
+// html/template escapes markup but not bidi controls, so text from keys and
+// events passes through safetext.Line first.
 func (r *Report) HTML(w io.Writer) error {
 	type row struct{ Label, Value string }
 	summary := []row{
@@ -26,7 +29,7 @@ func (r *Report) HTML(w io.Writer) error {
 		{"Incidents", fmt.Sprintf("%d open, %d resolved", r.OpenIncidents, r.ResolvedIncidents)},
 	}
 	if lp := r.LongestPending; lp != nil {
-		summary = append(summary, row{"Longest pending", fmt.Sprintf("s3://%s/%s (%s) to %s, written %s", lp.Bucket, lp.ObjectKey, lp.VersionID, lp.Destination, lp.EventTime.UTC().Format(time.RFC3339))})
+		summary = append(summary, row{"Longest pending", safetext.Line(fmt.Sprintf("s3://%s/%s (%s) to %s, written %s", lp.Bucket, lp.ObjectKey, lp.VersionID, lp.Destination, lp.EventTime.UTC().Format(time.RFC3339)))})
 	}
 	var verdicts, failures []row
 	for _, v := range audit.Verdicts {
@@ -35,11 +38,11 @@ func (r *Report) HTML(w io.Writer) error {
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(r.FailuresByReason)) {
-		failures = append(failures, row{k, fmt.Sprint(r.FailuresByReason[k])})
+		failures = append(failures, row{safetext.Line(k), fmt.Sprint(r.FailuresByReason[k])})
 	}
 	var changes []row
 	for _, c := range r.Changes {
-		changes = append(changes, row{c.At.UTC().Format(time.RFC3339), fmt.Sprintf("%s %s on %s: %s", c.RequestType, c.Status, c.Bucket, strings.Join(c.Rules, ", "))})
+		changes = append(changes, row{c.At.UTC().Format(time.RFC3339), safetext.Line(fmt.Sprintf("%s %s on %s: %s", c.RequestType, c.Status, c.Bucket, strings.Join(c.Rules, ", ")))})
 	}
 	return page.Execute(w, map[string]any{
 		"Generated": r.Generated.UTC().Format(time.RFC3339), "Summary": summary, "Verdicts": verdicts,

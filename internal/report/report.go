@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/replaudit/replaudit/internal/audit"
+	"github.com/replaudit/replaudit/internal/incident"
 	"github.com/replaudit/replaudit/internal/ledger"
 )
 
@@ -128,15 +129,9 @@ func Compute(ctx context.Context, l Ledger, since, until time.Time, threshold ti
 			r.Expected++
 		}
 		switch it.Alert {
-		case ledger.AlertSent, ledger.AlertDue:
+		case incident.Due, incident.Sending, incident.Sent, incident.Held:
 			r.OpenIncidents++
-		case ledger.AlertDigested: // told in a storm digest; open while the problem lasts
-			if it.Verdict.Alerts() || it.Verdict == audit.Pending {
-				r.OpenIncidents++
-			} else {
-				r.ResolvedIncidents++
-			}
-		case ledger.AlertResolved, ledger.AlertResolveDue:
+		case incident.ResolveDue, incident.Resolving, incident.Resolved:
 			r.ResolvedIncidents++
 		}
 		switch it.Verdict {

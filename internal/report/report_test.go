@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/replaudit/replaudit/internal/audit"
+	"github.com/replaudit/replaudit/internal/incident"
 	"github.com/replaudit/replaudit/internal/ledger"
 	"github.com/replaudit/replaudit/internal/report"
 )
@@ -42,9 +43,9 @@ func TestFiguresFromKnownItems(t *testing.T) {
 		l = append(l, item("ok", audit.Verified, day.Add(time.Duration(i)*time.Minute), time.Duration(i)*time.Second, ""))
 	}
 	l = append(l,
-		item("stormy", audit.Failed, day.Add(3*time.Hour), 0, ledger.AlertDigested),
-		item("paged", audit.Failed, day.Add(4*time.Hour), 0, ledger.AlertSent),
-		item("healed", audit.Verified, day.Add(5*time.Hour), 20*time.Minute, ledger.AlertResolved),
+		item("stormy", audit.Failed, day.Add(3*time.Hour), 0, incident.Held),
+		item("paged", audit.Failed, day.Add(4*time.Hour), 0, incident.Sent),
+		item("healed", audit.Verified, day.Add(5*time.Hour), 20*time.Minute, incident.Resolved),
 		item("outside", audit.Verified, day.Add(24*time.Hour), time.Second, ""), // exactly at until: not in the period
 		item("in-flight", audit.Pending, day.Add(24*time.Hour-30*time.Second), 0, ""),
 	)

@@ -9,8 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/replaudit/replaudit/internal/alert"
 	"github.com/replaudit/replaudit/internal/audit"
+	"github.com/replaudit/replaudit/internal/safetext"
 )
 
 func round(d time.Duration) string {
@@ -27,7 +27,16 @@ func round(d time.Duration) string {
 // Text writes the report as plain text.
 func (r *Report) Text(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	p := func(format string, a ...any) { fmt.Fprintf(tw, format+"\n", a...) }
+	// String arguments come from keys, events and stacks' properties: each is
+	// shown as safetext.Line does. The tabs between columns are the format's.
+	p := func(format string, a ...any) {
+		for i, v := range a {
+			if s, ok := v.(string); ok {
+				a[i] = safetext.Line(s)
+			}
+		}
+		fmt.Fprintf(tw, format+"\n", a...)
+	}
 	p("replaudit compliance report")
 	p("period\t%s to %s", r.Since.UTC().Format(time.RFC3339), r.Until.UTC().Format(time.RFC3339))
 	p("")
@@ -54,7 +63,7 @@ func (r *Report) Text(w io.Writer) error {
 	p("")
 	p("incidents\t%d open, %d resolved", r.OpenIncidents, r.ResolvedIncidents)
 	if lp := r.LongestPending; lp != nil {
-		p("longest pending\ts3://%s/%s (%s) to %s, written %s", alert.Sanitize(lp.Bucket), alert.Sanitize(lp.ObjectKey), lp.VersionID, lp.Destination, lp.EventTime.UTC().Format(time.RFC3339))
+		p("longest pending\ts3://%s/%s (%s) to %s, written %s", lp.Bucket, lp.ObjectKey, lp.VersionID, lp.Destination, lp.EventTime.UTC().Format(time.RFC3339))
 	} else {
 		p("longest pending\tnone")
 	}

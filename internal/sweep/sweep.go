@@ -1,68 +1,66 @@
-// Package sweep is the scheduled sweeper: it goes through the ledger items
-// that need attention, checks PENDING ones again, alerts once on those
-// pending past the threshold, resolves those now done, and sends alerts and
-// storm digests that could not be sent before. It stops short of its
-// deadline; what it did not reach stays in the index for the next run.
+// Package sweep is the scheduled sweeper. It reads the ledger items due
+// for attention, and only those: PENDING items and open incidents, checked
+// again on a back-off (soon, then hourly, then daily); notices owed (a page
+// SNS could not take, a claim whose holder stopped, a resolved notice);
+// storm windows whose digest or resolution is due. It stops short of its
+// deadline and after a bound on items; what it did not reach stays due for
+// the next run.
 package sweep
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/replaudit/replaudit/internal/alert"
 	"github.com/replaudit/replaudit/internal/audit"
-	"github.com/replaudit/replaudit/internal/auditor"
+	"github.com/replaudit/replaudit/internal/incident"
 	"github.com/replaudit/replaudit/internal/ledger"
+	"github.com/replaudit/replaudit/internal/metrics"
 )
 
-// Options tune a sweep.
+// Options configure a Sweeper.
 type Options struct {
-	// Threshold is how long an item may stay PENDING before one alert.
-	Threshold time.Duration
-	// PerGiB adds time to the threshold for large objects: replication of a
-	// big object takes longer. The default is one minute per 256 MiB.
-	PerGiB time.Duration
-	// Concurrency bounds the checks in flight.
+	Checker *audit.Checker
+	Ledger  *ledger.Ledger
+	Tracker *incident.Tracker
+	// Concurrency bounds the items in flight.
 	Concurrency int
 	// Margin is how long before the deadline the sweep stops starting work.
 	Margin time.Duration
-	// Grace is how long a claimed alert is left to its claimant before the
-	// sweeper sends it instead.
-	Grace time.Duration
-	// Clock stands in for time.Now, in tests.
+	// MaxItems bounds the items one run takes on.
+	MaxItems int
+	Log      *slog.Logger
+	// Metrics receives CloudWatch embedded-metric lines.
+	Metrics io.Writer
+	// Clock stands in for time.Now; it defaults to the ledger's.
 	Clock func() time.Time
 }
 
-// Summary says what one run did.
+// Summary says what one run did. Alerted, Resolved and Digests count
+// notices SNS took; Unsent counts notices owed that could not be sent.
 type Summary struct {
-	Seen, Rechecked, Alerted, Resolved, Digests, Left int
+	Seen, Rechecked, Alerted, Resolved, Held, Digests, Unsent, Failed int
+	// Left reports a run that stopped before it reached every due item.
+	Left bool
 }
 
 // Sweeper is one scheduled sweep's work.
 type Sweeper struct {
-	checker  *audit.Checker
-	ledger   *ledger.Ledger
-	notifier *alert.Notifier
-	opts     Options
-	log      *slog.Logger
-	now      func() time.Time
+	opts Options
 }
 
 // New returns a Sweeper.
-func New(c *audit.Checker, l *ledger.Ledger, n *alert.Notifier, o Options, log *slog.Logger) (*Sweeper, error) {
-	if c == nil || l == nil || n == nil {
-		return nil, errors.New("sweep: a checker, a ledger and a notifier are required")
+func New(o Options, optFns ...func(*Options)) (*Sweeper, error) {
+	for _, fn := range optFns {
+		fn(&o)
 	}
-	if o.Threshold <= 0 {
-		o.Threshold = 30 * time.Minute
-	}
-	if o.PerGiB == 0 {
-		o.PerGiB = 4 * time.Minute
+	if o.Checker == nil || o.Ledger == nil || o.Tracker == nil {
+		return nil, errors.New("sweep: a checker, a ledger and an incident tracker are required")
 	}
 	if o.Concurrency < 1 {
 		o.Concurrency = 8
@@ -70,127 +68,126 @@ func New(c *audit.Checker, l *ledger.Ledger, n *alert.Notifier, o Options, log *
 	if o.Margin <= 0 {
 		o.Margin = 20 * time.Second
 	}
-	if o.Grace <= 0 {
-		o.Grace = 2 * time.Minute
+	if o.MaxItems <= 0 {
+		o.MaxItems = 20000
 	}
-	if log == nil {
-		log = slog.Default()
+	if o.Log == nil {
+		o.Log = slog.Default()
 	}
-	now := o.Clock
-	if now == nil {
-		now = time.Now
+	if o.Metrics == nil {
+		o.Metrics = io.Discard
 	}
-	return &Sweeper{checker: c, ledger: l, notifier: n, opts: o, log: log, now: now}, nil
+	if o.Clock == nil {
+		o.Clock = o.Ledger.Now
+	}
+	return &Sweeper{opts: o}, nil
 }
 
-// allowance is how long an object of this size may stay PENDING.
-func (s *Sweeper) allowance(size int64) time.Duration {
-	return s.opts.Threshold + time.Duration(float64(s.opts.PerGiB)*float64(size)/float64(1<<30))
-}
+var errStop = errors.New("stop")
 
-var errStop = errors.New("stop before the deadline")
-
-// Run sweeps until the work is done or the deadline nears.
+// Run sweeps what is due until the work is done, the bound is reached or
+// the deadline nears. It returns an error when items failed or notices
+// could not be sent, so the function's error alarm sees it; those items
+// stay due for the next run.
 func (s *Sweeper) Run(ctx context.Context) (Summary, error) {
-	var sum Summary
-	var seen, rechecked, alerted, resolved, digests atomic.Int64
+	began := time.Now()
+	now := s.opts.Clock()
 	stopAt := time.Time{}
 	if d, ok := ctx.Deadline(); ok {
 		stopAt = d.Add(-s.opts.Margin)
 	}
-	began := time.Now()
-	sem := make(chan struct{}, s.opts.Concurrency)
-	var wg sync.WaitGroup
-	var firstErr error
-	var mu sync.Mutex
-	fail := func(err error) {
-		mu.Lock()
-		if firstErr == nil {
-			firstErr = err
-		}
-		mu.Unlock()
-	}
+	var (
+		mu       sync.Mutex
+		sum      Summary
+		firstErr error
+		wg       sync.WaitGroup
+		sem      = make(chan struct{}, s.opts.Concurrency)
+		tally    = metrics.New()
+	)
 	// Each run starts at another shard: a backlog too big for one run is
 	// covered by the next ones, whatever shard it sits in.
-	first := int(s.now().Unix()/60) % ledger.Shards
-	var failed atomic.Int64
-	err := s.ledger.Attention(ctx, first, func(it ledger.Item) error {
-		if !stopAt.IsZero() && time.Now().After(stopAt) {
+	first := int(now.Unix()/60) % ledger.Shards
+	err := s.opts.Ledger.Due(ctx, first, now, func(it ledger.Item) error {
+		if !stopAt.IsZero() && time.Now().After(stopAt) || sum.Seen >= s.opts.MaxItems {
 			return errStop
 		}
-		seen.Add(1)
+		mu.Lock()
+		sum.Seen++
+		mu.Unlock()
 		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			defer func() { <-sem }()
-			kind, err := s.one(ctx, it)
+			out, rechecked, err := s.one(ctx, it)
+			out.Count(tally)
+			mu.Lock()
+			defer mu.Unlock()
+			if rechecked {
+				sum.Rechecked++
+			}
+			for _, k := range out.Published {
+				switch k {
+				case alert.KindResolved:
+					sum.Resolved++
+				case alert.KindDigest:
+					sum.Digests++
+				default:
+					sum.Alerted++
+				}
+			}
+			if out.Held {
+				sum.Held++
+			}
+			if out.SendErr != nil {
+				sum.Unsent++
+				err = errors.Join(err, out.SendErr)
+			}
 			if err != nil {
-				s.log.Warn("sweep item failed; the next run retries it", "pk", it.PK, "sk", it.SK, "error", err)
-				failed.Add(1)
-				fail(err)
-				return
+				sum.Failed++
+				s.opts.Log.Warn("sweep item failed; it stays due for the next run", "pk", it.PK, "sk", it.SK, "error", err)
+				if firstErr == nil {
+					firstErr = err
+				}
 			}
-			switch kind {
-			case "recheck":
-				rechecked.Add(1)
-			case "alert":
-				alerted.Add(1)
-			case "resolve":
-				resolved.Add(1)
-			case "digest":
-				digests.Add(1)
-			}
-		}()
+		})
 		return nil
 	})
 	wg.Wait()
-	sum = Summary{Seen: int(seen.Load()), Rechecked: int(rechecked.Load()), Alerted: int(alerted.Load()), Resolved: int(resolved.Load()), Digests: int(digests.Load())}
 	if errors.Is(err, errStop) {
-		sum.Left = 1 // at least one item waits for the next run
-		err = nil
+		sum.Left, err = true, nil
 	}
 	if err == nil && firstErr != nil {
-		// Surface it, so the function's error metric and alarm see it; the
-		// items that failed stay in the index for the next run.
-		err = fmt.Errorf("%d of %d items failed, first: %w", failed.Load(), sum.Seen, firstErr)
+		err = fmt.Errorf("%d of %d items failed, %d notices unsent; first: %w", sum.Failed, sum.Seen, sum.Unsent, firstErr)
 	}
-	s.log.Info("sweep done", "seconds", time.Since(began).Seconds(), "seen", sum.Seen, "rechecked", sum.Rechecked, "alerted", sum.Alerted, "resolved", sum.Resolved, "digests", sum.Digests, "stoppedEarly", sum.Left > 0)
+	tally.Write(s.opts.Metrics, time.Now())
+	s.opts.Log.Info("sweep done", "seconds", time.Since(began).Seconds(), "seen", sum.Seen, "rechecked", sum.Rechecked, "alerted", sum.Alerted,
+		"resolved", sum.Resolved, "held", sum.Held, "digests", sum.Digests, "unsent", sum.Unsent, "failed", sum.Failed, "stoppedEarly", sum.Left)
 	return sum, err
 }
 
-// one handles one item from the attention index.
-func (s *Sweeper) one(ctx context.Context, it ledger.Item) (string, error) {
-	if ledger.IsWindow(it) {
-		return "digest", s.notifier.SendDigest(ctx, it.Key)
-	}
-	switch it.Alert {
-	case ledger.AlertDue, ledger.AlertResolveDue:
-		if err := s.notifier.Resend(ctx, it, s.opts.Grace); err != nil {
-			return "", err
-		}
-		if it.Alert == ledger.AlertResolveDue {
-			return "resolve", nil
-		}
-		return "alert", nil
-	}
-	f, err := s.checker.Recheck(ctx, it.Finding())
-	if err != nil {
-		return "", err
-	}
-	if f.Verdict == audit.Pending && it.Alert == "" && s.now().Sub(it.FirstSeen) > s.allowance(it.Size) {
-		f.LongPending = true
-		f.Detail = "PENDING for " + s.now().Sub(it.FirstSeen).Round(time.Minute).String() + ", past the threshold of " + s.allowance(it.Size).String() + "."
-	}
-	before := it.Alert
-	if err := auditor.Settle(ctx, s.ledger, s.notifier, s.log, f); err != nil {
-		return "", err
-	}
+// one handles one due item: a storm window's digest, a notice owed, or a
+// new check of an open item.
+func (s *Sweeper) one(ctx context.Context, it ledger.Item) (incident.Outcome, bool, error) {
+	t := s.opts.Tracker
 	switch {
-	case f.Verdict == audit.Verified && before == ledger.AlertSent:
-		return "resolve", nil
-	case f.LongPending && before == "":
-		return "alert", nil
+	case ledger.IsWindow(it):
+		out, err := t.Window(ctx, it.Key)
+		return out, false, err
+	case t.Claimable(it):
+		out, err := t.Resend(ctx, it)
+		return out, false, err
+	case it.Verdict.Open():
+		f, err := s.opts.Checker.Recheck(ctx, it.Finding())
+		if err != nil {
+			return incident.Outcome{}, false, err
+		}
+		out, err := t.Recheck(ctx, it, f)
+		if err == nil {
+			out.Log(s.opts.Log, f)
+		}
+		return out, true, err
 	}
-	return "recheck", nil
+	// Nothing to check or send: record it as seen, which schedules it
+	// again or takes it out of the index.
+	out, err := t.Recheck(ctx, it, it.Finding())
+	return out, false, err
 }

@@ -1,11 +1,14 @@
-// Package sandboxtest helps tests use the sandbox's outside tools: a test
-// that needs one is skipped where it is missing, and fails under make test,
-// which installs it (REPLAUDIT_REQUIRE_TOOLS).
+// Package sandboxtest helps tests that run on the sandbox: a test that
+// needs an outside tool is skipped where it is missing, and fails under
+// make test, which installs it (REPLAUDIT_REQUIRE_TOOLS); tests wait on
+// conditions with Eventually, and move time by hand with a Clock.
 package sandboxtest
 
 import (
 	"os"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/replaudit/replaudit/internal/sandbox"
 )
@@ -31,4 +34,40 @@ func Need(tb testing.TB, tools ...Tool) {
 			tb.Skipf("%v; `make test` installs it and requires this test", err)
 		}
 	}
+}
+
+// Eventually waits until cond holds, checking it every 10ms, and fails tb
+// naming what it waited for if timeout passes first. Tests wait on
+// conditions this way, never on fixed sleeps.
+func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Clock runs with real time, and a test moves it forward by hand: the
+// sandbox's S3 stamps events with real time, so replaudit's clock must
+// never fall behind it. It is safe for concurrent use.
+type Clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+// Advance moves the clock forward.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.offset += d
+	c.mu.Unlock()
 }

@@ -1,0 +1,332 @@
+package incident
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/replaudit/replaudit/internal/alert"
+	"github.com/replaudit/replaudit/internal/audit"
+	"github.com/replaudit/replaudit/internal/awscall"
+	"github.com/replaudit/replaudit/internal/ledger"
+)
+
+// Publisher sends a message to on-call. refused reports that SNS refused
+// its first form for good, so it went (or failed) without the parts that
+// could offend.
+type Publisher interface {
+	Publish(ctx context.Context, m alert.Message) (refused bool, err error)
+}
+
+// Options configure a Tracker.
+type Options struct {
+	Ledger *ledger.Ledger
+	// Windows reaches the storm windows, kept in the ledger's table.
+	Windows   WindowDB
+	Publisher Publisher
+	Policy    Policy
+	// StormLimit pages at most this many per bucket and StormWindow; the
+	// rest go into one digest.
+	StormLimit  int
+	StormWindow time.Duration
+	Log         *slog.Logger
+	// Clock stands in for time.Now; it defaults to the ledger's.
+	Clock func() time.Time
+}
+
+// Tracker keeps each item's incident: it records findings, pages once per
+// incident, says when it is over, and folds storms into digests.
+type Tracker struct {
+	opts Options
+}
+
+// New returns a Tracker.
+func New(o Options, optFns ...func(*Options)) (*Tracker, error) {
+	for _, fn := range optFns {
+		fn(&o)
+	}
+	if o.Ledger == nil || o.Windows == nil || o.Publisher == nil {
+		return nil, errors.New("incident: a ledger, its table's client and a publisher are required")
+	}
+	if o.StormLimit < 1 {
+		o.StormLimit = 20
+	}
+	if o.StormWindow <= 0 {
+		o.StormWindow = 5 * time.Minute
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.Clock == nil {
+		o.Clock = o.Ledger.Now
+	}
+	o.Policy.StormWindow = o.StormWindow
+	o.Policy.defaults()
+	return &Tracker{opts: o}, nil
+}
+
+func (t *Tracker) now() time.Time { return t.opts.Clock().UTC() }
+
+// Policy returns the times the tracker runs on.
+func (t *Tracker) Policy() Policy { return t.opts.Policy }
+
+// Outcome says what settling a finding or sending a notice did.
+type Outcome struct {
+	Item ledger.Item
+	// Previous is the verdict before, "" for a new item.
+	Previous audit.Verdict
+	// Wrote reports a write; a finding that told nothing new writes nothing.
+	Wrote bool
+	// Published lists the notices that went out: pages, resolved notices,
+	// digests.
+	Published []alert.Kind
+	// Held reports an alert counted in a storm digest instead.
+	Held bool
+	// Refused reports a notice SNS refused for good in its first form.
+	Refused bool
+	// SendErr is a notice owed that could not be sent now; the ledger keeps
+	// it owed and a later sweep sends it.
+	SendErr error
+}
+
+// Guess is what a caller knows of an item before recording a finding.
+type Guess int
+
+const (
+	// LikelyNew is for an object's first event: write as if the item were
+	// new, and learn otherwise from the conflict. The happy path is one
+	// write.
+	LikelyNew Guess = iota
+	// ReadFirst is for events about versions already seen (replication
+	// events): read the item, then write once.
+	ReadFirst
+)
+
+// Settle records a finding and moves its incident in one conditional
+// write, then sends the notice it claimed in that write, if any: a page,
+// or a resolved notice.
+func (t *Tracker) Settle(ctx context.Context, f audit.Finding, guess Guess) (Outcome, error) {
+	var cur *ledger.Item
+	if guess == ReadFirst {
+		it, err := t.opts.Ledger.Get(ctx, ledger.KeyOf(f.Bucket, f.Key, f.VersionID, f.Destination))
+		switch {
+		case err == nil:
+			cur = &it
+		case !errors.Is(err, ledger.ErrNotFound):
+			return Outcome{}, err
+		}
+	}
+	return t.settle(ctx, f, cur, false)
+}
+
+// Recheck records a sweeper's new check of an item it read from the
+// attention index, moving the item's schedule even when nothing changed.
+func (t *Tracker) Recheck(ctx context.Context, it ledger.Item, f audit.Finding) (Outcome, error) {
+	return t.settle(ctx, f, &it, true)
+}
+
+func (t *Tracker) settle(ctx context.Context, f audit.Finding, guess *ledger.Item, recheck bool) (Outcome, error) {
+	now := t.now()
+	token := ledger.NewID()
+	var claimed bool
+	var before audit.Verdict
+	p := t.opts.Policy
+	it, wrote, err := t.opts.Ledger.Change(ctx, ledger.KeyOf(f.Bucket, f.Key, f.VersionID, f.Destination), guess, func(cur *ledger.Item) (ledger.Item, bool, error) {
+		before = ""
+		if cur != nil {
+			before = cur.Verdict
+		}
+		next, news := t.opts.Ledger.Apply(cur, f)
+		p.observe(&next, now, f.AwaitingReason)
+		claimed = p.claim(&next, token, now)
+		p.schedule(&next, now)
+		return next, news || recheck || claimed || stateOf(cur) != stateOf(&next), nil
+	})
+	out := Outcome{Item: it, Previous: before, Wrote: wrote}
+	if err != nil {
+		return out, err
+	}
+	if claimed && wrote {
+		t.send(ctx, &out)
+	}
+	return out, nil
+}
+
+// Resend claims a notice an item owes, found by the sweeper (a page not
+// sent yet, a claim whose holder stopped, a resolved notice), and sends it.
+func (t *Tracker) Resend(ctx context.Context, it ledger.Item) (Outcome, error) {
+	now := t.now()
+	token := ledger.NewID()
+	p := t.opts.Policy
+	written, wrote, err := t.opts.Ledger.Change(ctx, it.Key, &it, func(cur *ledger.Item) (ledger.Item, bool, error) {
+		if cur == nil {
+			return ledger.Item{}, false, nil
+		}
+		next := *cur
+		if !p.claim(&next, token, now) {
+			return next, false, nil
+		}
+		p.schedule(&next, now)
+		return next, true, nil
+	})
+	out := Outcome{Item: written, Previous: written.Verdict, Wrote: wrote}
+	if err != nil || !wrote {
+		return out, err
+	}
+	t.send(ctx, &out)
+	return out, nil
+}
+
+// Claimable reports whether an item owes a notice that may be claimed now.
+func (t *Tracker) Claimable(it ledger.Item) bool { return t.opts.Policy.claimable(it, t.now()) }
+
+func (t *Tracker) send(ctx context.Context, out *Outcome) {
+	switch out.Item.Alert {
+	case Sending:
+		t.page(ctx, out)
+	case Resolving:
+		t.resolve(ctx, out)
+	}
+}
+
+// page sends the page out.Item's claim holds, or counts it in its bucket's
+// storm digest when the window is full.
+func (t *Tracker) page(ctx context.Context, out *Outcome) {
+	it := out.Item
+	token, kind := it.Claim, alert.Kind(it.AlertKind)
+	w := t.window(it)
+	if took, err := t.heldBefore(ctx, it, w); err != nil {
+		t.unsent(ctx, out, err, false)
+		return
+	} else if took {
+		t.finishHold(ctx, out, w)
+		return
+	}
+	n, err := t.reserve(ctx, w)
+	if err != nil {
+		t.unsent(ctx, out, err, true)
+		return
+	}
+	if n > t.opts.StormLimit {
+		t.holdBack(ctx, out, w)
+		return
+	}
+	msg := alert.Format(alert.Notice{Finding: it.Finding(), Kind: kind, Since: openedAt(it), Now: t.now(), SourceRegion: it.SourceRegion})
+	refused, err := t.opts.Publisher.Publish(ctx, msg)
+	out.Refused = refused
+	if err != nil {
+		t.unreserve(ctx, w, err)
+		t.unsent(ctx, out, err, awscall.Rejected(err) || errors.Is(err, alert.ErrRefused))
+		return
+	}
+	out.Published = append(out.Published, kind)
+	t.opts.Log.Info("alert published", "bucket", it.Bucket, "key", it.ObjectKey, "versionId", it.VersionID, "destination", it.Destination, "kind", kind)
+	t.finish(ctx, out, "record the page", func(cur *ledger.Item, now time.Time) bool {
+		return t.opts.Policy.confirm(cur, token, kind, now)
+	})
+}
+
+// resolve sends the resolved notice out.Item's claim holds. A held item's
+// incident was told in a digest; its end is told in the window's
+// resolution notice, once every held item there is over.
+func (t *Tracker) resolve(ctx context.Context, out *Outcome) {
+	it := out.Item
+	token := it.Claim
+	if it.HeldIn != "" {
+		if err := t.release(ctx, it); err != nil {
+			t.unsent(ctx, out, err, true)
+			return
+		}
+	} else {
+		refused, err := t.opts.Publisher.Publish(ctx, alert.Format(alert.Notice{Finding: it.Finding(), Kind: alert.KindResolved,
+			Incident: alert.Kind(it.AlertKind), Since: openedAt(it), Now: t.now(), SourceRegion: it.SourceRegion}))
+		out.Refused = refused
+		if err != nil {
+			t.unsent(ctx, out, err, awscall.Rejected(err) || errors.Is(err, alert.ErrRefused))
+			return
+		}
+		out.Published = append(out.Published, alert.KindResolved)
+	}
+	t.finish(ctx, out, "record the resolved notice", func(cur *ledger.Item, now time.Time) bool {
+		return t.opts.Policy.confirm(cur, token, alert.KindResolved, now)
+	})
+}
+
+func openedAt(it ledger.Item) time.Time {
+	if it.OpenedAt != nil {
+		return *it.OpenedAt
+	}
+	return it.FirstSeen
+}
+
+// unsent handles a notice that did not go out. When it certainly did not
+// (SNS answered with an error, or was never reached), the claim is given
+// back to be tried again soon. When the answer was lost, the notice may
+// have gone: the claim is left to expire, and a sweep sends it again after
+// the lease, the one way a page can be sent twice.
+func (t *Tracker) unsent(ctx context.Context, out *Outcome, err error, certain bool) {
+	out.SendErr = err
+	it := out.Item
+	if !certain {
+		t.opts.Log.Warn("notice may or may not have gone out; it is sent again when its claim expires", "bucket", it.Bucket, "key", it.ObjectKey,
+			"destination", it.Destination, "kind", it.AlertKind, "state", it.Alert, "claimExpires", it.ClaimedAt.Add(t.opts.Policy.Lease), "error", err)
+		return
+	}
+	retry := t.opts.Policy.RetryAfter
+	if errors.Is(err, alert.ErrRefused) {
+		retry = time.Hour // a refusal does not pass by itself: try again hourly, loudly
+	}
+	t.opts.Log.Error("notice not sent; it is tried again", "bucket", it.Bucket, "key", it.ObjectKey, "destination", it.Destination,
+		"kind", it.AlertKind, "state", it.Alert, "retryIn", retry.String(), "error", err)
+	token := it.Claim
+	t.finish(ctx, out, "give the claim back", func(cur *ledger.Item, now time.Time) bool {
+		return t.opts.Policy.release(cur, token, now, now.Add(retry))
+	})
+}
+
+// finish records how a claimed send ended, in one conditional write on the
+// item as the claim wrote it, trying again within the invocation's
+// remaining time: after a publish the ledger must learn of it, or the page
+// goes out again when the claim expires.
+func (t *Tracker) finish(ctx context.Context, out *Outcome, what string, step func(cur *ledger.Item, now time.Time) bool) {
+	p := t.opts.Policy
+	delay := 50 * time.Millisecond
+	for {
+		now := t.now()
+		guess := out.Item
+		it, wrote, err := t.opts.Ledger.Change(ctx, guess.Key, &guess, func(cur *ledger.Item) (ledger.Item, bool, error) {
+			if cur == nil {
+				return ledger.Item{}, false, nil
+			}
+			next := *cur
+			if !step(&next, now) {
+				return next, false, nil
+			}
+			p.schedule(&next, now)
+			return next, true, nil
+		})
+		if err == nil {
+			if wrote {
+				out.Item = it
+			} else {
+				t.opts.Log.Warn("the claim was taken over before this send finished", "bucket", guess.Bucket, "key", guess.ObjectKey, "destination", guess.Destination, "step", what)
+			}
+			return
+		}
+		if !awscall.Transient(err) || ctx.Err() != nil {
+			t.opts.Log.Error("could not "+what+"; the claim expires and a sweep takes it over", "bucket", guess.Bucket, "key", guess.ObjectKey,
+				"destination", guess.Destination, "error", err)
+			if out.SendErr == nil {
+				out.SendErr = fmt.Errorf("%s: %w", what, err)
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 2*time.Second)
+	}
+}
