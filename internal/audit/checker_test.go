@@ -15,6 +15,7 @@ import (
 	"github.com/replaudit/replaudit/internal/audit"
 	"github.com/replaudit/replaudit/internal/bucketregion"
 	"github.com/replaudit/replaudit/internal/sandbox"
+	"github.com/replaudit/replaudit/internal/sandbox/sandboxtest"
 )
 
 // scene is a sandbox with a source in us-east-1 replicating to destinations
@@ -82,6 +83,11 @@ func (sc *scene) bucket(t *testing.T, name, region string) {
 
 func (sc *scene) replicate(t *testing.T, deleteMarkers bool, dests ...string) {
 	t.Helper()
+	sc.replicateWith(t, deleteMarkers, true, dests...)
+}
+
+func (sc *scene) replicateWith(t *testing.T, deleteMarkers, metrics bool, dests ...string) {
+	t.Helper()
 	var rules []types.ReplicationRule
 	for i, d := range dests {
 		dm := types.DeleteMarkerReplicationStatusDisabled
@@ -90,8 +96,10 @@ func (sc *scene) replicate(t *testing.T, deleteMarkers bool, dests ...string) {
 		}
 		rules = append(rules, types.ReplicationRule{ID: aws.String("to-" + d), Priority: aws.Int32(int32(i + 1)), Status: types.ReplicationRuleStatusEnabled,
 			Filter: &types.ReplicationRuleFilter{Prefix: aws.String("")}, DeleteMarkerReplication: &types.DeleteMarkerReplication{Status: dm},
-			Destination: &types.Destination{Bucket: aws.String("arn:aws:s3:::" + d),
-				Metrics: &types.Metrics{Status: types.MetricsStatusEnabled, EventThreshold: &types.ReplicationTimeValue{Minutes: aws.Int32(15)}}}})
+			Destination: &types.Destination{Bucket: aws.String("arn:aws:s3:::" + d)}})
+		if metrics {
+			rules[i].Destination.Metrics = &types.Metrics{Status: types.MetricsStatusEnabled, EventThreshold: &types.ReplicationTimeValue{Minutes: aws.Int32(15)}}
+		}
 	}
 	if _, err := sc.s3("us-east-1").PutBucketReplication(context.Background(), &s3.PutBucketReplicationInput{Bucket: aws.String("src"),
 		ReplicationConfiguration: &types.ReplicationConfiguration{Role: aws.String("arn:aws:iam::000000000000:role/r"), Rules: rules}}); err != nil {
@@ -137,13 +145,7 @@ func (sc *scene) check(t *testing.T, r events.S3EventRecord) []audit.Finding {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	sandboxtest.Eventually(t, 5*time.Second, what, cond)
 }
 
 func (sc *scene) status(t *testing.T, key, version string) string {
@@ -329,5 +331,89 @@ func TestMalformedRecordsGetAClearError(t *testing.T) {
 	}
 	if n, err := audit.ParseNotification(`{"Service":"Amazon S3","Event":"s3:TestEvent","Bucket":"src"}`); err != nil || !n.Test {
 		t.Errorf("a test event: %+v %v", n, err)
+	}
+}
+
+func TestOneDestinationsFailureIsNeverPinnedOnAnother(t *testing.T) {
+	// Without Metrics, S3 sends no failure event: only the source's
+	// aggregate status, FAILED as soon as any destination failed.
+	sc := newScene(t, "dst-a", "dst-b")
+	sc.replicateWith(t, false, false, "dst-a", "dst-b")
+	_ = sc.sb.InjectFault(sandbox.Fault{Bucket: "dst-a", Kind: sandbox.FaultDeny})
+	_ = sc.sb.InjectFault(sandbox.Fault{Bucket: "dst-b", Kind: sandbox.FaultOutage})
+	v := sc.put(t, "k", "x")
+	waitFor(t, "FAILED on the source", func() bool { return sc.status(t, "k", v) == "FAILED" })
+	for _, f := range sc.check(t, sc.records(t, "ObjectCreated:Put")[0]) {
+		if f.Verdict != audit.Pending {
+			t.Errorf("%s during deny + outage: got %s (%s), want PENDING: the source's FAILED may be either's", f.Destination, f.Verdict, f.Detail)
+		}
+	}
+	sc.sb.ClearFaults("dst-b")
+	waitFor(t, "the replica in dst-b", func() bool {
+		_, err := sc.s3("ap-south-1").HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String("dst-b"), Key: aws.String("k"), VersionId: aws.String(v)})
+		return err == nil
+	})
+	byDest := map[string]audit.Finding{}
+	for _, f := range sc.check(t, sc.records(t, "ObjectCreated:Put")[0]) {
+		byDest[f.Destination] = f
+	}
+	if f := byDest["dst-a"]; f.Verdict != audit.Failed {
+		t.Errorf("dst-a once dst-b holds its replica: got %s (%s), want FAILED: the FAILED can only be dst-a's now", f.Verdict, f.Detail)
+	}
+	if f := byDest["dst-b"]; f.Verdict != audit.Verified {
+		t.Errorf("dst-b: got %s, want VERIFIED", f.Verdict)
+	}
+	// The sweeper's recheck of one item draws the same conclusion.
+	f, err := sc.checker.Recheck(context.Background(), audit.Finding{Bucket: "src", Key: "k", VersionID: v, Size: 1, Destination: "dst-a", RuleID: "to-dst-a", Verdict: audit.Pending})
+	if err != nil || f.Verdict != audit.Failed {
+		t.Errorf("recheck of dst-a: got %s, %v; want FAILED", f.Verdict, err)
+	}
+}
+
+func TestADestinationReplauditMayNotReadCannotBeVerified(t *testing.T) {
+	sc := newScene(t, "dst")
+	sc.replicate(t, false, "dst")
+	v := sc.put(t, "k", "x")
+	waitFor(t, "COMPLETED", func() bool { return sc.status(t, "k", v) == "COMPLETED" })
+	_ = sc.sb.InjectFault(sandbox.Fault{Bucket: "dst", Kind: sandbox.FaultForbid})
+	f := sc.check(t, sc.records(t, "ObjectCreated:Put")[0])[0]
+	if f.Verdict != audit.CannotVerify || f.FailureReason != "Forbidden" || f.DestinationRegion != "ap-south-1" || !strings.Contains(f.Detail, "403") {
+		t.Errorf("got %s reason %q region %q (%s), want CANNOT_VERIFY for Forbidden (a HEAD answer has no body) in ap-south-1", f.Verdict, f.FailureReason, f.DestinationRegion, f.Detail)
+	}
+	sc.sb.ClearFaults("dst")
+	if f := sc.check(t, sc.records(t, "ObjectCreated:Put")[0])[0]; f.Verdict != audit.Verified {
+		t.Errorf("readable again: got %s, want VERIFIED", f.Verdict)
+	}
+	t.Run("a destination bucket that does not exist", func(t *testing.T) {
+		f, err := sc.checker.Recheck(context.Background(), audit.Finding{Bucket: "src", Key: "k", VersionID: v, Size: 1, Destination: "no-such-bucket", RuleID: "gone", Verdict: audit.Pending})
+		if err != nil || f.Verdict != audit.CannotVerify || f.FailureReason != "NoSuchBucket" {
+			t.Errorf("got %s %q, %v; want CANNOT_VERIFY NoSuchBucket", f.Verdict, f.FailureReason, err)
+		}
+	})
+}
+
+func TestAReplicationEventOfAnotherRuleIsOutOfScope(t *testing.T) {
+	sc := newScene(t, "ours", "theirs")
+	sc.replicate(t, false, "ours", "theirs")
+	checker, err := audit.New(audit.Options{Clients: func(region string) audit.S3 { return sc.s3(region) }, Regions: bucketregion.New(sc.s3("us-east-1")), RuleIDs: []string{"to-ours"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = sc.sb.InjectFault(sandbox.Fault{Bucket: "theirs", Kind: sandbox.FaultDeny})
+	sc.put(t, "k", "x")
+	var failure events.S3EventRecord
+	waitFor(t, "the failure event", func() bool {
+		fs := sc.records(t, "Replication:OperationFailedReplication")
+		if len(fs) > 0 {
+			failure = fs[0]
+		}
+		return len(fs) > 0
+	})
+	sc.sb.ResetCalls()
+	if _, err := checker.Check(context.Background(), failure); !errors.Is(err, audit.ErrOutOfScope) {
+		t.Errorf("got %v, want ErrOutOfScope", err)
+	}
+	if calls := sc.sb.Calls(); len(calls) != 0 {
+		t.Errorf("calls for a skipped event: %+v, want none", calls)
 	}
 }

@@ -196,6 +196,9 @@ type Item struct {
 	Rev     int64  `dynamodbav:"rev,omitempty"`
 	WriteID string `dynamodbav:"wid,omitempty"`
 
+	// Set on storm windows (IsWindow) only: the state of the window's digest.
+	Digest string `dynamodbav:"digest,omitempty"`
+
 	// Set on configuration evidence (IsConfig) only.
 	RequestType string   `dynamodbav:"requestType,omitempty"`
 	Status      string   `dynamodbav:"status,omitempty"`

@@ -26,6 +26,10 @@ const (
 	// FaultTamper makes replication to the bucket write a replica whose body
 	// differs from its source's, as corruption or a rogue writer would.
 	FaultTamper = "tamper"
+	// FaultForbid makes the bucket's S3 API answer every request with 403
+	// AccessDenied, as a bucket policy or a missing permission answers the
+	// auditor. Replication itself goes on.
+	FaultForbid = "forbid"
 )
 
 // Fault kinds that act on a whole service's API (Service names it), so that
@@ -66,7 +70,7 @@ const DefaultDenyReason = "DstPutObjectNotPermitted"
 var faultServices = []string{"cloudformation", "dynamodb", "s3", "sns"}
 
 // faultKinds lists every kind, for error messages.
-var faultKinds = []string{FaultDeny, FaultOutage, FaultLatency, FaultSlowdown, FaultTamper, FaultUnavailable, FaultHang, FaultLose, FaultCrash}
+var faultKinds = []string{FaultDeny, FaultOutage, FaultLatency, FaultSlowdown, FaultTamper, FaultForbid, FaultUnavailable, FaultHang, FaultLose, FaultCrash}
 
 // Fault is one injected fault: on a bucket (deny, outage, latency,
 // slowdown, tamper), on a service (unavailable, hang, lose), or on the
@@ -104,7 +108,7 @@ func (f Fault) validate() error {
 		return fmt.Errorf("after must be 0 or more, not %d", f.After)
 	}
 	switch f.Kind {
-	case FaultDeny, FaultOutage, FaultLatency, FaultSlowdown, FaultTamper:
+	case FaultDeny, FaultOutage, FaultLatency, FaultSlowdown, FaultTamper, FaultForbid:
 		if f.Bucket == "" {
 			return fmt.Errorf("a %s fault needs a bucket", f.Kind)
 		}
@@ -353,10 +357,20 @@ func (fs *faults) get(bucket, kind string) (Fault, bool, <-chan struct{}) {
 	return f, ok, fs.changed
 }
 
-// apiFault applies a slowdown fault to one S3 request: it sleeps, then
-// answers 503 SlowDown for the configured share of requests, spread evenly.
-func (fs *faults) apiFault(ctx context.Context, bucket string) error {
+// apiFault applies a bucket's API faults to one S3 request: forbid answers
+// 403; slowdown sleeps, then answers 503 SlowDown for the configured share
+// of requests, spread evenly.
+func (fs *faults) apiFault(ctx context.Context, bucket, region string) error {
 	fs.mu.Lock()
+	if _, forbidden := fs.byBucket[bucket][FaultForbid]; forbidden {
+		fs.mu.Unlock()
+		e := newS3Error(http.StatusForbidden, "AccessDenied", "Access Denied")
+		if region != "" {
+			// S3 names the bucket's region even when it refuses.
+			e.Header = map[string]string{"X-Amz-Bucket-Region": region}
+		}
+		return e
+	}
 	f, ok := fs.byBucket[bucket][FaultSlowdown]
 	var refuse bool
 	if ok && f.Share > 0 {

@@ -192,7 +192,8 @@ func (f *s3Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	bucket, key := splitPath(r.URL.Path)
 	op := s3Operation(r)
-	if err := f.sb.faults.apiFault(r.Context(), bucket); err != nil {
+	region, _ := f.sb.store.bucketRegion(bucket)
+	if err := f.sb.faults.apiFault(r.Context(), bucket, region); err != nil {
 		writeS3Error(w, r, requestID, err)
 		return
 	}

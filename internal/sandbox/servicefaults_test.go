@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -495,4 +496,27 @@ func TestServiceFaultsThroughTheControlAPI(t *testing.T) {
 		t.Errorf("POST /redrive: got %d %s, want 1 started", code, got)
 	}
 	waitStatus(t, e.src, "src", "k", aws.ToString(v.VersionId), "COMPLETED")
+}
+
+func TestAForbiddenBucketAnswers403AndKeepsReplicating(t *testing.T) {
+	e := start(t, sandbox.Options{})
+	ctx := context.Background()
+	twoRegions(t, e, "dst")
+	if err := putReplication(t, e.src, "src", rule("all", 1, "dst", nil)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.sb.InjectFault(sandbox.Fault{Bucket: "dst", Kind: sandbox.FaultForbid}); err != nil {
+		t.Fatal(err)
+	}
+	v := aws.ToString(put(t, e.src, "src", "k", "x").VersionId)
+	waitStatus(t, e.src, "src", "k", v, "COMPLETED")
+	_, err := e.dst.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("dst"), Key: aws.String("k"), VersionId: aws.String(v)})
+	var re *awshttp.ResponseError
+	if !errors.As(err, &re) || re.HTTPStatusCode() != http.StatusForbidden || re.Response.Header.Get("X-Amz-Bucket-Region") != dstRegion {
+		t.Fatalf("HEAD in a forbidden bucket: got %v, want 403 naming the region", err)
+	}
+	e.sb.ClearFaults("dst")
+	if _, err := e.dst.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("dst"), Key: aws.String("k"), VersionId: aws.String(v)}); err != nil {
+		t.Errorf("after the fault: %v, want the replica", err)
+	}
 }
