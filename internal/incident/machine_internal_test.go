@@ -98,7 +98,11 @@ func TestClaims(t *testing.T) {
 		wantState string
 	}{
 		{"a page due now", item(audit.Failed, Due, alert.KindFailed), t0, true, Sending},
-		{"a page not due yet", func() ledger.Item { it := item(audit.Failed, Due, alert.KindFailed); it.DueAt = at(t0.Add(time.Minute)); return it }(), t0, false, Due},
+		{"a page not due yet", func() ledger.Item {
+			it := item(audit.Failed, Due, alert.KindFailed)
+			it.DueAt = at(t0.Add(time.Minute))
+			return it
+		}(), t0, false, Due},
 		{"a page whose holder still has its lease", claimed(item(audit.Failed, Sending, alert.KindFailed), "a"), t0.Add(p.Lease - time.Second), false, Sending},
 		{"a page whose holder's lease ended", claimed(item(audit.Failed, Sending, alert.KindFailed), "a"), t0.Add(p.Lease), true, Sending},
 		{"a resolved notice owed", item(audit.Verified, ResolveDue, alert.KindFailed), t0, true, Resolving},
