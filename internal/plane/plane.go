@@ -121,6 +121,7 @@ func Start(ctx context.Context, sb *sandbox.Sandbox, o Options) (*Plane, error) 
 	}
 	p.Topic = aws.ToString(topic.TopicArn)
 	c.Table, c.Topic = o.Table, p.Topic
+	p.Options = o
 	if p.Parts, err = env.Wire(cfg, *c, o.Log, o.Clock); err != nil {
 		return nil, err
 	}
