@@ -130,14 +130,20 @@ func (h *Handler) message(ctx context.Context, m events.SQSMessage, t *metrics.T
 		h.opts.Log.Info("s3:TestEvent ignored", "messageId", m.MessageId)
 		return nil
 	}
+	// Only a first delivery waits for S3's failure event (see record); a
+	// message without the attribute, handed over directly, does not.
+	first := m.Attributes["ApproximateReceiveCount"] == "1"
 	retry, bad := []error(nil), n.Malformed
 	for i, r := range n.Records {
-		err := h.record(ctx, r, t)
+		err := h.record(ctx, r, first, t)
 		switch {
 		case err == nil:
 		case errors.Is(err, audit.ErrOutOfScope):
 			h.opts.Log.Debug("replication event skipped", "messageId", m.MessageId, "reason", err.Error())
 			t.Count("OutOfScope", 1)
+		case errors.Is(err, errWaitForReason):
+			t.Count("WaitingForReason", 1)
+			retry = append(retry, err)
 		case errors.Is(err, audit.ErrMalformed):
 			bad = append(bad, fmt.Errorf("record %d: %w", i, err))
 		default:
@@ -162,9 +168,19 @@ func (h *Handler) unprocessable(m events.SQSMessage, err error, t *metrics.Tally
 	t.Count("Unprocessable", 1)
 }
 
+// errWaitForReason returns a first delivery to the queue: the source says
+// FAILED and S3's failure event, which names the reason, is on its way.
+var errWaitForReason = errors.New("FAILED on the source; S3's failure event, with the reason, is on its way: the message comes back after the visibility timeout")
+
 // record checks one record and settles each finding: its evidence and its
-// incident, in one conditional write each.
-func (h *Handler) record(ctx context.Context, r events.S3EventRecord, t *metrics.Tally) error {
+// incident, in one conditional write each. A FAILED seen on the source's
+// status under a rule with Metrics waits, on the message's first
+// delivery, for S3's failure event: that event records the FAILED with its
+// reason and pages once, and this message, delivered again, finds nothing
+// new to write. The page then costs three writes, whichever event comes
+// first; if the failure event never comes, the redelivery records the
+// FAILED and pages without the reason.
+func (h *Handler) record(ctx context.Context, r events.S3EventRecord, first bool, t *metrics.Tally) error {
 	began := time.Now()
 	findings, err := h.opts.Checker.Check(ctx, r)
 	if err != nil {
@@ -172,11 +188,18 @@ func (h *Handler) record(ctx context.Context, r events.S3EventRecord, t *metrics
 	}
 	t.Observe("CheckLatency", "Milliseconds", float64(time.Since(began).Microseconds())/1000)
 	guess := incident.LikelyNew
-	if strings.HasPrefix(s3events.Name(r.EventName), "Replication:") {
+	if !first || strings.HasPrefix(s3events.Name(r.EventName), "Replication:") {
 		guess = incident.ReadFirst // about a version already seen
 	}
 	var errs []error
 	for _, f := range findings {
+		if f.AwaitingReason {
+			if first {
+				errs = append(errs, errWaitForReason)
+				continue
+			}
+			f.AwaitingReason = false // the wait is over
+		}
 		out, err := h.opts.Tracker.Settle(ctx, f, guess)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("settle %s -> %s: %w", f.Key, f.Destination, err))

@@ -299,19 +299,19 @@ func (p Policy) schedule(it *ledger.Item, now time.Time) {
 	it.Attn, it.AttnDue = ledger.AttnShard(it.Key), ledger.AttnTime(due)
 }
 
-// alertState is what observe, claim and schedule may change; a write is
-// needed when it differs.
+// alertState is what observe and claim may change; a write is needed when
+// it differs.
 type alertState struct {
-	alert, kind, claim, attn, attnDue, heldIn string
-	due                                       time.Time
-	longPending                               bool
+	alert, kind, claim, heldIn string
+	due                        time.Time
+	longPending                bool
 }
 
 func stateOf(it *ledger.Item) alertState {
 	if it == nil {
 		return alertState{}
 	}
-	s := alertState{alert: it.Alert, kind: it.AlertKind, claim: it.Claim, attn: it.Attn, attnDue: it.AttnDue, heldIn: it.HeldIn, longPending: it.LongPending}
+	s := alertState{alert: it.Alert, kind: it.AlertKind, claim: it.Claim, heldIn: it.HeldIn, longPending: it.LongPending}
 	if it.DueAt != nil {
 		s.due = *it.DueAt
 	}

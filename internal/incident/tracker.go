@@ -141,8 +141,14 @@ func (t *Tracker) settle(ctx context.Context, f audit.Finding, guess *ledger.Ite
 		next, news := t.opts.Ledger.Apply(cur, f)
 		p.observe(&next, now, f.AwaitingReason)
 		claimed = p.claim(&next, token, now)
+		// A finding that tells nothing new and moves nothing writes
+		// nothing, not even a later check time: a redelivered event costs
+		// a read at most.
+		if !news && !recheck && !claimed && stateOf(cur) == stateOf(&next) {
+			return next, false, nil
+		}
 		p.schedule(&next, now)
-		return next, news || recheck || claimed || stateOf(cur) != stateOf(&next), nil
+		return next, true, nil
 	})
 	out := Outcome{Item: it, Previous: before, Wrote: wrote}
 	if err != nil {
