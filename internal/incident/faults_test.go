@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/replaudit/replaudit/internal/audit"
 	"github.com/replaudit/replaudit/internal/env"
 	"github.com/replaudit/replaudit/internal/incident"
@@ -237,6 +239,9 @@ type transition struct {
 // under runs a transition cleanly, then stopped before each of its calls,
 // then with each DynamoDB call's answer lost.
 func under(t *testing.T, tr transition) {
+	// Each transition has its own sandbox, and so its own crash faults:
+	// the transitions run side by side.
+	t.Parallel()
 	sb := sharedSandbox(t)
 	w := newWorld(t, sb, tr.stormLimit)
 	tr.prepare(w)
@@ -486,6 +491,62 @@ func TestAStormsEndSurvivesAStopBetweenAnyTwoCalls(t *testing.T) {
 			if items, _ := w.p.Attention(context.Background()); len(items) != 0 {
 				w.t.Errorf("attention index: %d items left, want none", len(items))
 			}
+		},
+	})
+}
+
+func TestTheAuditorsWholeRunSurvivesAStopBetweenAnyTwoCalls(t *testing.T) {
+	// The auditor as Lambda runs it: the event's checks (S3), the evidence,
+	// the page; SQS delivers the message again when the run did not finish.
+	event := func(w *world, receive string) events.SQSEvent {
+		f := w.failed("k")
+		body := fmt.Sprintf(`{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"us-east-1","eventTime":%q,"eventName":"ObjectCreated:Put","s3":{"bucket":{"name":%q},"object":{"key":"k","size":1,"versionId":%q}}}]}`,
+			time.Now().UTC().Format(time.RFC3339Nano), w.src, f.VersionID)
+		return events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m", Body: body, Attributes: map[string]string{"ApproximateReceiveCount": receive}}}}
+	}
+	under(t, transition{
+		prepare: func(w *world) { w.failed("k") },
+		step: func(ctx context.Context, w *world) error {
+			resp, err := w.p.Handler.Handle(ctx, event(w, "1"))
+			if err == nil && len(resp.BatchItemFailures) > 0 {
+				err = errors.New("the message goes back to the queue")
+			}
+			return err
+		},
+		redeliver: func(ctx context.Context, w *world) { _, _ = w.p.Handler.Handle(ctx, event(w, "2")) },
+		check: func(w *world, window bool) {
+			if it := w.item("k"); it.Verdict != audit.Failed || it.Alert != incident.Sent {
+				w.t.Errorf("got %s alert %q, want FAILED, SENT", it.Verdict, it.Alert)
+			}
+			pages(w, "[CRITICAL] FAILED", window)
+		},
+	})
+}
+
+func TestASweepsWholeRunSurvivesAStopBetweenAnyTwoCalls(t *testing.T) {
+	// A page SNS could not take is owed; the sweep, as scheduled, sends it.
+	under(t, transition{
+		prepare: func(w *world) {
+			f := w.failed("k")
+			_ = w.sb.InjectFault(sandbox.Fault{Service: "sns", Kind: sandbox.FaultUnavailable})
+			if err := w.settle(context.Background(), f); err != nil {
+				w.t.Fatal(err)
+			}
+			w.sb.ClearFaultsMatching(sandbox.Fault{Service: "sns"})
+			if it := w.item("k"); it.Alert != incident.Due {
+				w.t.Fatalf("prepare: alert %q, want the page owed", it.Alert)
+			}
+			w.clock.Advance(2 * time.Minute)
+		},
+		step: func(ctx context.Context, w *world) error {
+			_, err := w.p.Sweeper.Run(ctx)
+			return err
+		},
+		check: func(w *world, window bool) {
+			if it := w.item("k"); it.Alert != incident.Sent || it.Claim != "" {
+				w.t.Errorf("got alert %q claim %q, want SENT and no claim", it.Alert, it.Claim)
+			}
+			pages(w, "[CRITICAL] FAILED", window)
 		},
 	})
 }
