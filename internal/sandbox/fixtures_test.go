@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/replaudit/replaudit/internal/sandbox"
+	"github.com/replaudit/replaudit/internal/sandbox/sandboxtest"
 )
 
 func fixture(t *testing.T, name string) []byte {
@@ -92,7 +93,7 @@ func TestSandboxNotificationsHaveTheShapeOfRealOnes(t *testing.T) {
 	}
 	v := put(t, e.src, "src", "photos/Happy Face.jpg", "x")
 	waitStatus(t, e.src, "src", "photos/Happy Face.jpg", aws.ToString(v.VersionId), "FAILED")
-	eventually(t, "two notifications", func() bool { return len(e.sb.QueueMessages(queue)) == 2 })
+	sandboxtest.Eventually(t, waitLimit, "two notifications", func() bool { return len(e.sb.QueueMessages(queue)) == 2 })
 	got := map[string][]byte{}
 	for _, m := range e.sb.QueueMessages(queue) {
 		got[decodeS3Event(t, m.Body).EventName] = []byte(m.Body)

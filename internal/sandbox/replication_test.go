@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/replaudit/replaudit/internal/sandbox"
+	"github.com/replaudit/replaudit/internal/sandbox/sandboxtest"
 )
 
 // twoRegions creates a versioned source in us-east-1 and destinations in
@@ -83,7 +84,7 @@ func status(t *testing.T, c *s3.Client, bucket, key, version string) string {
 
 func waitStatus(t *testing.T, c *s3.Client, bucket, key, version, want string) {
 	t.Helper()
-	eventually(t, key+" "+want, func() bool { return status(t, c, bucket, key, version) == want })
+	sandboxtest.Eventually(t, waitLimit, key+" "+want, func() bool { return status(t, c, bucket, key, version) == want })
 }
 
 func TestReplicationCopiesNewVersionsAndReportsStatus(t *testing.T) {
@@ -293,7 +294,7 @@ func TestDeleteMarkersReplicateOnlyWhenTheRuleSaysSo(t *testing.T) {
 		}
 		return len(out.DeleteMarkers)
 	}
-	eventually(t, "the delete marker in the destination", func() bool { return markers("with") == 1 })
+	sandboxtest.Eventually(t, waitLimit, "the delete marker in the destination", func() bool { return markers("with") == 1 })
 	time.Sleep(100 * time.Millisecond)
 	if n := markers("without"); n != 0 {
 		t.Errorf("a rule without DeleteMarkerReplication replicated %d markers", n)
@@ -326,7 +327,7 @@ func TestFaultsOnTheDestination(t *testing.T) {
 		v := put(t, e.src, "src", "denied", "x")
 		waitStatus(t, e.src, "src", "denied", aws.ToString(v.VersionId), "FAILED")
 		var body string
-		eventually(t, "the failure event", func() bool {
+		sandboxtest.Eventually(t, waitLimit, "the failure event", func() bool {
 			for _, m := range e.sb.QueueMessages(queue) {
 				if strings.Contains(m.Body, "OperationFailedReplication") {
 					body = m.Body
@@ -425,7 +426,7 @@ func TestFaultsOnTheDestination(t *testing.T) {
 		e.sb.ReceiveMessages(queue, 100)
 		v := put(t, e.src, "src", "orphan", "x")
 		waitStatus(t, e.src, "src", "orphan", aws.ToString(v.VersionId), "FAILED")
-		eventually(t, "the failure event", func() bool {
+		sandboxtest.Eventually(t, waitLimit, "the failure event", func() bool {
 			return strings.Contains(strings.Join(bodies(e.sb.QueueMessages(queue)), ""), `"failureReason":"DstBucketNotFound"`)
 		})
 	})
@@ -449,12 +450,12 @@ func TestReplicationTimeControlThresholdEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := put(t, e.src, "src", "late", "x")
-	eventually(t, "OperationMissedThreshold", func() bool {
+	sandboxtest.Eventually(t, waitLimit, "OperationMissedThreshold", func() bool {
 		return strings.Contains(strings.Join(bodies(e.sb.QueueMessages(queue)), ""), "Replication:OperationMissedThreshold")
 	})
 	e.sb.ClearFaults("")
 	waitStatus(t, e.src, "src", "late", aws.ToString(v.VersionId), "COMPLETED")
-	eventually(t, "OperationReplicatedAfterThreshold", func() bool {
+	sandboxtest.Eventually(t, waitLimit, "OperationReplicatedAfterThreshold", func() bool {
 		return strings.Contains(strings.Join(bodies(e.sb.QueueMessages(queue)), ""), "Replication:OperationReplicatedAfterThreshold")
 	})
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/replaudit/replaudit/internal/sandbox"
+	"github.com/replaudit/replaudit/internal/sandbox/sandboxtest"
 )
 
 func TestCloseDuringTrafficStopsCleanly(t *testing.T) {
@@ -68,7 +69,7 @@ func TestReplicatedDeleteMarkersAreNotReplicatedAgain(t *testing.T) {
 	if _, err := e.src.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("src"), Key: aws.String("k")}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the marker in dst", func() bool {
+	sandboxtest.Eventually(t, waitLimit, "the marker in dst", func() bool {
 		out, _ := e.dst.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String("dst")})
 		return out != nil && len(out.DeleteMarkers) == 1
 	})
@@ -218,7 +219,7 @@ func TestReplicationEventsCarryTheTimeTheyHappened(t *testing.T) {
 	defer e.sb.ClearFaults("")
 	put(t, e.src, "src", "late", "x")
 	var created, missed time.Time
-	eventually(t, "the missed-threshold event", func() bool {
+	sandboxtest.Eventually(t, waitLimit, "the missed-threshold event", func() bool {
 		for _, m := range e.sb.QueueMessages(queue) {
 			r := decodeS3Event(t, m.Body)
 			switch r.EventName {
@@ -286,7 +287,7 @@ func TestVisibilityTimeoutHidesAReceivedMessage(t *testing.T) {
 	if early != 1 {
 		t.Errorf("within the visibility timeout: %d deliveries, want 1", early)
 	}
-	eventually(t, "a redelivery after the timeout", func() bool {
+	sandboxtest.Eventually(t, waitLimit, "a redelivery after the timeout", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return calls >= 2
@@ -310,7 +311,7 @@ func TestControlAPIReportsMessagesCallsAndDeadLetters(t *testing.T) {
 	_ = e.sb.AddEventSourceMapping(sandbox.MappingOptions{QueueARN: queue, Function: sandbox.HandlerFunc(func(context.Context, eventsSQS) (responseSQS, error) {
 		return responseSQS{}, errors.New("always")
 	})})
-	eventually(t, "a dead letter", func() bool { return len(e.sb.DeadLetters()) == 1 })
+	sandboxtest.Eventually(t, waitLimit, "a dead letter", func() bool { return len(e.sb.DeadLetters()) == 1 })
 
 	get := func(path string, v any) {
 		t.Helper()

@@ -22,6 +22,10 @@ import (
 const (
 	srcRegion = "us-east-1"
 	dstRegion = "ap-south-1"
+
+	// waitLimit bounds every sandboxtest.Eventually here: the sandbox does
+	// each thing a test waits for in milliseconds.
+	waitLimit = 5 * time.Second
 )
 
 // env is a running sandbox with S3 clients for the two regions.
@@ -105,18 +109,6 @@ func head(t *testing.T, c *s3.Client, bucket, key, version string) *s3.HeadObjec
 		t.Fatalf("head %s/%s@%s: %v", bucket, key, version, err)
 	}
 	return out
-}
-
-// eventually polls cond until it holds or 5 seconds pass.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func TestBucketsLiveInTheRegionTheirLocationConstraintNames(t *testing.T) {

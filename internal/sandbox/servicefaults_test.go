@@ -147,7 +147,7 @@ func TestDynamoDBFaults(t *testing.T) {
 		if err := putPK(ctx, once, "ledger", "early"); apiCode(err) != "ServiceUnavailable" {
 			t.Fatalf("during the outage: got %v, want ServiceUnavailable", err)
 		}
-		eventually(t, "the outage to lift itself", func() bool { return len(e.sb.Faults()) == 0 })
+		sandboxtest.Eventually(t, waitLimit, "the outage to lift itself", func() bool { return len(e.sb.Faults()) == 0 })
 		if err := putPK(ctx, once, "ledger", "after"); err != nil {
 			t.Fatalf("after the outage: %v", err)
 		}
@@ -163,7 +163,7 @@ func TestDynamoDBFaults(t *testing.T) {
 		if err := putPK(short, thrice, "ledger", "abandoned"); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("got %v, want the client's deadline", err)
 		}
-		eventually(t, "the sandbox to see the client go", func() bool { return e.sb.Held() == 0 })
+		sandboxtest.Eventually(t, waitLimit, "the sandbox to see the client go", func() bool { return e.sb.Held() == 0 })
 		e.sb.ClearFaults("")
 		if err := putPK(ctx, once, "ledger", "next"); err != nil {
 			t.Fatalf("after the hang: %v", err)
@@ -176,7 +176,7 @@ func TestDynamoDBFaults(t *testing.T) {
 	t.Run("a held call is served late when the hang is lifted", func(t *testing.T) {
 		inject(t, e.sb, sandbox.Fault{Service: "dynamodb", Kind: sandbox.FaultHang})
 		done := inBackground(func() error { return putPK(ctx, once, "ledger", "late") })
-		eventually(t, "the call to be held", func() bool { return e.sb.Held() == 1 })
+		sandboxtest.Eventually(t, waitLimit, "the call to be held", func() bool { return e.sb.Held() == 1 })
 		select {
 		case err := <-done:
 			t.Fatalf("a call returned during the hang: %v", err)
@@ -270,14 +270,14 @@ func TestDynamoDBFaults(t *testing.T) {
 			t.Fatalf("call 2: %v", err)
 		}
 		held := inBackground(func() error { return putPK(ctx, thrice, "ledger", "c3") })
-		eventually(t, "call 3 to be held", func() bool { return e.sb.Held() == 1 })
+		sandboxtest.Eventually(t, waitLimit, "call 3 to be held", func() bool { return e.sb.Held() == 1 })
 		short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		defer cancel()
 		_, err := e.src.PutObject(short, &s3.PutObjectInput{Bucket: aws.String("crash-bkt"), Key: aws.String("c4"), Body: strings.NewReader("x")})
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("call 4: got %v, want the client's deadline", err)
 		}
-		eventually(t, "call 4 to be let go", func() bool { return e.sb.Held() == 1 })
+		sandboxtest.Eventually(t, waitLimit, "call 4 to be let go", func() bool { return e.sb.Held() == 1 })
 
 		e.sb.ClearFaultsMatching(sandbox.Fault{Kind: sandbox.FaultCrash})
 		if err := <-held; err == nil {
@@ -307,7 +307,7 @@ func TestDynamoDBFaults(t *testing.T) {
 		if err := putPK(short, once, "ledger", "never"); err == nil {
 			t.Fatal("the call after the crash got an answer")
 		}
-		eventually(t, "the call to be let go", func() bool { return e.sb.Held() == 0 })
+		sandboxtest.Eventually(t, waitLimit, "the call to be let go", func() bool { return e.sb.Held() == 0 })
 		e.sb.ClearFaults("")
 		if stored(t, once, "ledger", "never") {
 			t.Error("the call after the crash landed")

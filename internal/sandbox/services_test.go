@@ -82,7 +82,7 @@ func TestEventSourceMappingHonoursPartialBatchFailures(t *testing.T) {
 	if err := e.sb.AddEventSourceMapping(sandbox.MappingOptions{QueueARN: queue, Function: fn, BatchSize: 10}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the poison message in the DLQ", func() bool { return len(e.sb.DeadLetters()) == 1 })
+	sandboxtest.Eventually(t, waitLimit, "the poison message in the DLQ", func() bool { return len(e.sb.DeadLetters()) == 1 })
 
 	batches := fn.seen()
 	if len(batches) != 2 || len(batches[0]) != 3 || len(batches[1]) != 1 {
@@ -126,7 +126,7 @@ func TestEventSourceMappingRetriesAWholeBatch(t *testing.T) {
 			if err := e.sb.AddEventSourceMapping(sandbox.MappingOptions{QueueARN: queue, Function: fn}); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "both messages dead-lettered", func() bool { return len(e.sb.DeadLetters()) == 2 })
+			sandboxtest.Eventually(t, waitLimit, "both messages dead-lettered", func() bool { return len(e.sb.DeadLetters()) == 2 })
 			for i, b := range fn.seen() {
 				if len(b) != 2 {
 					t.Errorf("batch %d: got %d messages, want the whole batch of 2", i, len(b))
@@ -182,7 +182,7 @@ func TestMappingDrivesABootstrapUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 	if err := e.sb.AddEventSourceMapping(sandbox.MappingOptions{QueueARN: queue, Function: fn}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the poison message in the DLQ", func() bool { return len(e.sb.DeadLetters()) == 1 })
+	sandboxtest.Eventually(t, waitLimit, "the poison message in the DLQ", func() bool { return len(e.sb.DeadLetters()) == 1 })
 	if dl := e.sb.DeadLetters()[0]; !strings.Contains(dl.Body, "poison") {
 		t.Errorf("dead-lettered: got %s, want the poison message", dl.Body)
 	}
@@ -209,7 +209,7 @@ func TestMappingDrivesABootstrapUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 		if err := e.sb.AddEventSourceMapping(sandbox.MappingOptions{QueueARN: crashQueue, Function: fn2}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "a failed batch", func() bool {
+		sandboxtest.Eventually(t, waitLimit, "a failed batch", func() bool {
 			for _, b := range e.sb.Batches(crashQueue) {
 				if b.Err != nil && strings.Contains(b.Err.Error(), "crash requested") {
 					return true
