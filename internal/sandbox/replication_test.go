@@ -3,6 +3,7 @@ package sandbox_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -87,6 +88,27 @@ func waitStatus(t *testing.T, c *s3.Client, bucket, key, version, want string) {
 	sandboxtest.Eventually(t, waitLimit, key+" "+want, func() bool { return status(t, c, bucket, key, version) == want })
 }
 
+// pastReplicationDelay replicates a probe on a bucket pair of its own,
+// free of faults, and waits until it has replicated. The sandbox starts
+// replicating a write before it answers it, and every copy first waits the
+// same ReplicationDelay: once the probe, written last, has replicated,
+// every write answered before it has had its delay too. A test that checks
+// what replication has not done yet waits on this, where a sleep would be
+// too short on a slow machine and pass by default.
+func pastReplicationDelay(t *testing.T, e *env) {
+	t.Helper()
+	const src, dst = "probe-src", "probe-dst"
+	if _, err := e.src.HeadBucket(context.Background(), &s3.HeadBucketInput{Bucket: aws.String(src)}); err != nil {
+		mustBucket(t, e.src, src, srcRegion, true)
+		mustBucket(t, e.dst, dst, dstRegion, true)
+		if err := putReplication(t, e.src, src, rule("probe", 1, dst, nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v := put(t, e.src, src, "probe", "x")
+	waitStatus(t, e.src, src, "probe", aws.ToString(v.VersionId), "COMPLETED")
+}
+
 func TestReplicationCopiesNewVersionsAndReportsStatus(t *testing.T) {
 	e := start(t, sandbox.Options{})
 	ctx := context.Background()
@@ -136,7 +158,12 @@ func TestReplicationCopiesNewVersionsAndReportsStatus(t *testing.T) {
 		}
 		v := put(t, e.src, "src", "chained", "x")
 		waitStatus(t, e.src, "src", "chained", aws.ToString(v.VersionId), "COMPLETED")
-		time.Sleep(100 * time.Millisecond)
+		// The source turned COMPLETED after the replica landed in dst and the
+		// sandbox decided whether to replicate it on. An object written to
+		// dst itself after that replicates to third by the chain rule, after
+		// the same delay; once it has, the replica would have too.
+		written := put(t, e.dst, "dst", "written-in-dst", "x")
+		waitStatus(t, e.dst, "dst", "written-in-dst", aws.ToString(written.VersionId), "COMPLETED")
 		_, err := e.dst.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("third"), Key: aws.String("chained")})
 		if err == nil {
 			t.Error("a replica was replicated to a third bucket")
@@ -280,7 +307,9 @@ func TestDeleteMarkersReplicateOnlyWhenTheRuleSaysSo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"a/x", "b/x"} {
+	// b/x goes first: a/x's marker, made after b/x's and copied after the
+	// same delay, reaching "with" shows that b/x's has had its chance.
+	for _, k := range []string{"b/x", "a/x"} {
 		v := put(t, e.src, "src", k, "x")
 		waitStatus(t, e.src, "src", k, aws.ToString(v.VersionId), "COMPLETED")
 		if _, err := e.src.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("src"), Key: aws.String(k)}); err != nil {
@@ -295,7 +324,6 @@ func TestDeleteMarkersReplicateOnlyWhenTheRuleSaysSo(t *testing.T) {
 		return len(out.DeleteMarkers)
 	}
 	sandboxtest.Eventually(t, waitLimit, "the delete marker in the destination", func() bool { return markers("with") == 1 })
-	time.Sleep(100 * time.Millisecond)
 	if n := markers("without"); n != 0 {
 		t.Errorf("a rule without DeleteMarkerReplication replicated %d markers", n)
 	}
@@ -307,7 +335,10 @@ func TestDeleteMarkersReplicateOnlyWhenTheRuleSaysSo(t *testing.T) {
 		if _, err := e.src.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("src"), Key: aws.String("a/y"), VersionId: v.VersionId}); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		// A write after the delete, copied by the same rule after the same
+		// delay: once it has replicated, the delete would have too.
+		after := put(t, e.src, "src", "a/after", "x")
+		waitStatus(t, e.src, "src", "a/after", aws.ToString(after.VersionId), "COMPLETED")
 		head(t, e.dst, "with", "a/y", id)
 	})
 }
@@ -360,9 +391,9 @@ func TestFaultsOnTheDestination(t *testing.T) {
 		}
 		v := put(t, e.src, "src", "held", "x")
 		id := aws.ToString(v.VersionId)
-		time.Sleep(150 * time.Millisecond)
+		pastReplicationDelay(t, e)
 		if got := status(t, e.src, "src", "held", id); got != "PENDING" {
-			t.Errorf("during the outage: got %q, want PENDING", got)
+			t.Errorf("during the outage, past the replication delay: got %q, want PENDING", got)
 		}
 		e.sb.ClearFaults("dst")
 		waitStatus(t, e.src, "src", "held", id, "COMPLETED")
@@ -372,13 +403,17 @@ func TestFaultsOnTheDestination(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer e.sb.ClearFaults("")
+		began := time.Now()
 		v := put(t, e.src, "src", "slow", "x")
 		id := aws.ToString(v.VersionId)
-		time.Sleep(150 * time.Millisecond)
+		pastReplicationDelay(t, e)
 		if got := status(t, e.src, "src", "slow", id); got != "PENDING" {
-			t.Errorf("halfway through the latency: got %q, want PENDING", got)
+			t.Errorf("past the replication delay, within the latency: got %q, want PENDING", got)
 		}
 		waitStatus(t, e.src, "src", "slow", id, "COMPLETED")
+		if d := time.Since(began); d < 300*time.Millisecond {
+			t.Errorf("replicated after %v, want at least the 300ms of added latency", d)
+		}
 	})
 	t.Run("without Metrics a failure raises no event", func(t *testing.T) {
 		if err := putReplication(t, e.src, "src", rule("r", 1, "dst", nil)); err != nil {
@@ -396,9 +431,24 @@ func TestFaultsOnTheDestination(t *testing.T) {
 		e.sb.ReceiveMessages(queue, 100)
 		v := put(t, e.src, "src", "quiet", "x")
 		waitStatus(t, e.src, "src", "quiet", aws.ToString(v.VersionId), "FAILED")
-		time.Sleep(50 * time.Millisecond)
-		if got := strings.Join(bodies(e.sb.QueueMessages(queue)), ""); strings.Contains(got, "OperationFailedReplication") {
-			t.Errorf("a rule without Metrics raised a failure event: %s", got)
+		// A failure event follows its FAILED status at once. Fail another
+		// object under a rule with Metrics: once its event is in the queue,
+		// one for quiet, which failed first, would be there too.
+		if err := putReplication(t, e.src, "src", rule("r", 1, "dst", nil, withMetrics)); err != nil {
+			t.Fatal(err)
+		}
+		put(t, e.src, "src", "loud", "x")
+		failures := func() (keys []string) {
+			for _, m := range e.sb.QueueMessages(queue) {
+				if r := decodeS3Event(t, m.Body); r.EventName == "Replication:OperationFailedReplication" {
+					keys = append(keys, r.S3.Object.Key)
+				}
+			}
+			return keys
+		}
+		sandboxtest.Eventually(t, waitLimit, "loud's failure event", func() bool { return slices.Contains(failures(), "loud") })
+		if got := failures(); len(got) != 1 || got[0] != "loud" {
+			t.Errorf("failure events for %v, want only loud's: a rule without Metrics raised one", got)
 		}
 	})
 	t.Run("tamper writes a replica that differs", func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -44,7 +45,10 @@ func TestCloseDuringTrafficStopsCleanly(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(100 * time.Millisecond)
+	sandboxtest.Eventually(t, waitLimit, "writes and their replication under way", func() bool {
+		out, _ := e.dst.ListObjectVersions(context.Background(), &s3.ListObjectVersionsInput{Bucket: aws.String("dst"), MaxKeys: aws.Int32(1)})
+		return out != nil && len(out.Versions) > 0 && callCount(sb, "s3", "PutObject", "src") >= 8
+	})
 	if err := sb.Close(); err != nil {
 		t.Errorf("close: %v", err)
 	}
@@ -73,13 +77,18 @@ func TestReplicatedDeleteMarkersAreNotReplicatedAgain(t *testing.T) {
 		out, _ := e.dst.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String("dst")})
 		return out != nil && len(out.DeleteMarkers) == 1
 	})
-	time.Sleep(100 * time.Millisecond)
+	// The sandbox decides whether to replicate a write as the write lands,
+	// and waits the same delay before each copy. An object written to dst
+	// itself after the marker landed there replicates to third by the chain
+	// rule; once it has, the marker would have too.
+	written := put(t, e.dst, "dst", "written-in-dst", "x")
+	waitStatus(t, e.dst, "dst", "written-in-dst", aws.ToString(written.VersionId), "COMPLETED")
 	out, err := e.dst.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String("third")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(out.Versions)+len(out.DeleteMarkers) != 0 {
-		t.Errorf("third holds %d versions and %d markers, want nothing: replicas are not replicated", len(out.Versions), len(out.DeleteMarkers))
+	if len(out.Versions) != 1 || aws.ToString(out.Versions[0].Key) != "written-in-dst" || len(out.DeleteMarkers) != 0 {
+		t.Errorf("third holds %d versions and %d markers, want only the object written to dst: replicas are not replicated", len(out.Versions), len(out.DeleteMarkers))
 	}
 }
 
@@ -267,31 +276,40 @@ func TestReplicationWithASingleTagFilter(t *testing.T) {
 
 func TestVisibilityTimeoutHidesAReceivedMessage(t *testing.T) {
 	e := start(t, sandbox.Options{})
-	queue, _ := e.sb.CreateQueue(sandbox.QueueOptions{Name: "q", VisibilityTimeout: time.Second})
+	const visibility = time.Second
+	queue, _ := e.sb.CreateQueue(sandbox.QueueOptions{Name: "q", VisibilityTimeout: visibility})
 	sendAll(t, e, queue, 1, func(int) string { return "hidden" })
-	var calls int
-	var mu sync.Mutex
-	fn := sandbox.HandlerFunc(func(ctx context.Context, _ eventsSQS) (responseSQS, error) {
+	var (
+		mu           sync.Mutex
+		deliveries   []time.Time
+		firstReceive string // ApproximateFirstReceiveTimestamp, in Unix milliseconds
+	)
+	fn := sandbox.HandlerFunc(func(ctx context.Context, ev eventsSQS) (responseSQS, error) {
 		mu.Lock()
-		calls++
+		deliveries = append(deliveries, time.Now())
+		firstReceive = ev.Records[0].Attributes["ApproximateFirstReceiveTimestamp"]
 		mu.Unlock()
 		return responseSQS{}, errors.New("not yet")
 	})
 	if err := e.sb.AddEventSourceMapping(sandbox.MappingOptions{QueueARN: queue, Function: fn}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
-	mu.Lock()
-	early := calls
-	mu.Unlock()
-	if early != 1 {
-		t.Errorf("within the visibility timeout: %d deliveries, want 1", early)
-	}
 	sandboxtest.Eventually(t, waitLimit, "a redelivery after the timeout", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return calls >= 2
+		return len(deliveries) >= 2
 	})
+	mu.Lock()
+	defer mu.Unlock()
+	ms, err := strconv.ParseInt(firstReceive, 10, 64)
+	if err != nil {
+		t.Fatalf("ApproximateFirstReceiveTimestamp %q: %v", firstReceive, err)
+	}
+	// The first receive hid the message for the visibility timeout: the
+	// second delivery may not come sooner.
+	if gap := deliveries[1].Sub(time.UnixMilli(ms)); gap < visibility {
+		t.Errorf("redelivered %v after the first receive, want no redelivery within the %v visibility timeout", gap, visibility)
+	}
 }
 
 func TestControlAPIReportsMessagesCallsAndDeadLetters(t *testing.T) {

@@ -144,14 +144,26 @@ func TestEventSourceMappingRetriesAWholeBatch(t *testing.T) {
 
 func TestQueueDeliveryDelay(t *testing.T) {
 	e := start(t, sandbox.Options{})
-	queue, _ := e.sb.CreateQueue(sandbox.QueueOptions{Name: "q", Delay: time.Second})
+	const delay = time.Second
+	queue, _ := e.sb.CreateQueue(sandbox.QueueOptions{Name: "q", Delay: delay})
 	sendAll(t, e, queue, 1, func(int) string { return "later" })
 	if got := e.sb.ReceiveMessages(queue, 10); len(got) != 0 {
 		t.Fatalf("got %d messages before the delivery delay, want 0", len(got))
 	}
-	time.Sleep(1100 * time.Millisecond)
 	// The test event sent when the configuration was saved is delayed too.
-	if got := e.sb.ReceiveMessages(queue, 10); len(got) != 2 || !strings.Contains(got[1].Body, "later") {
+	var got []sandbox.Message
+	sandboxtest.Eventually(t, waitLimit, "the test event and the object after the delay", func() bool {
+		msgs := e.sb.ReceiveMessages(queue, 10)
+		received := time.Now()
+		for i, m := range msgs {
+			if waited := received.Sub(m.SentAt); waited < delay {
+				t.Errorf("message %d received %v after it was sent, want at least the %v delay", len(got)+i+1, waited, delay)
+			}
+		}
+		got = append(got, msgs...)
+		return len(got) >= 2
+	})
+	if len(got) != 2 || !strings.Contains(got[1].Body, "later") {
 		t.Errorf("got %d messages after the delay (%v), want the test event and the object", len(got), bodies(got))
 	}
 }
