@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 	"github.com/replaudit/replaudit/internal/bucketregion"
 	"github.com/replaudit/replaudit/internal/ledger"
 	"github.com/replaudit/replaudit/internal/sandbox"
+	"github.com/replaudit/replaudit/internal/sandbox/sandboxtest"
 	"github.com/replaudit/replaudit/internal/setup"
 )
 
@@ -264,17 +266,16 @@ func TestCreateTurnsOnVersioningAndWritesTheRule(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for {
+		sandboxtest.EventuallyNoError(t, 5*time.Second, "the replica in dst", func() error {
 			h, err := w.s3("ap-south-1").HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("dst"), Key: aws.String("k"), VersionId: out.VersionId})
-			if err == nil && h.ReplicationStatus == "REPLICA" {
-				break
+			if err != nil {
+				return err
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("no replica after 5s: %v", err)
+			if h.ReplicationStatus != "REPLICA" {
+				return fmt.Errorf("got replication status %q, want REPLICA", h.ReplicationStatus)
 			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return nil
+		})
 	})
 }
 

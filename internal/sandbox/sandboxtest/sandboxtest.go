@@ -5,6 +5,7 @@
 package sandboxtest
 
 import (
+	"errors"
 	"os"
 	"sync"
 	"testing"
@@ -41,10 +42,32 @@ func Need(tb testing.TB, tools ...Tool) {
 // conditions this way, never on fixed sleeps.
 func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
 	tb.Helper()
+	EventuallyNoError(tb, timeout, what, func() error {
+		if cond() {
+			return nil
+		}
+		return errNotYet
+	})
+}
+
+var errNotYet = errors.New("not yet")
+
+// EventuallyNoError is Eventually for a check that says what it saw: it
+// waits until check returns nil, and on timeout reports the last error
+// check returned, so that the failure shows how far things got.
+func EventuallyNoError(tb testing.TB, timeout time.Duration, what string, check func() error) {
+	tb.Helper()
 	deadline := time.Now().Add(timeout)
-	for !cond() {
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %s waiting for %s", timeout, what)
+			if errors.Is(err, errNotYet) {
+				tb.Fatalf("timed out after %s waiting for %s", timeout, what)
+			}
+			tb.Fatalf("timed out after %s waiting for %s; last: %v", timeout, what, err)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
