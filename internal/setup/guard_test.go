@@ -4,19 +4,31 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/cfn"
 
+	"github.com/replaudit/replaudit/internal/sandbox/sandboxtest"
 	"github.com/replaudit/replaudit/internal/setup"
 )
 
 // invoke runs fn as Lambda would: under cfn.LambdaWrap, with a deadline,
-// answering a local stand-in for the presigned ResponseURL.
-func invoke(t *testing.T, fn cfn.CustomResourceFunction, typ cfn.RequestType, deadline time.Duration) ([]cfn.Response, time.Duration) {
+// answering a local stand-in for the presigned ResponseURL. Once the guard
+// has answered, invoke closes letGo (nil when fn does not wait on it) and
+// waits until the goroutine that ran fn, and any it started, has ended
+// before it reads the responses: a late answer, sent when an abandoned
+// handler returned at last, would show as a second response.
+func invoke(t *testing.T, fn cfn.CustomResourceFunction, letGo chan struct{}, typ cfn.RequestType, deadline time.Duration) ([]cfn.Response, time.Duration) {
 	t.Helper()
+	ranOn := make(chan string, 1)
+	tracked := func(ctx context.Context, ev cfn.Event) (string, map[string]any, error) {
+		ranOn <- goroutineID()
+		return fn(ctx, ev)
+	}
 	r := newResponder(t)
 	ev := cfn.Event{RequestType: typ, RequestID: "req-1", ResponseURL: r.srv.URL, ResourceType: "Custom::S3Replication",
 		LogicalResourceID: "Replication", StackID: stackID, ResourceProperties: map[string]any{}}
@@ -32,23 +44,53 @@ func invoke(t *testing.T, fn cfn.CustomResourceFunction, typ cfn.RequestType, de
 				t.Errorf("the panic escaped to Lambda, which would retry and answer twice: %v", p)
 			}
 		}()
-		_, _ = cfn.LambdaWrap(setup.Guard(fn, 300*time.Millisecond, slog.New(slog.DiscardHandler)))(ctx, ev)
+		_, _ = cfn.LambdaWrap(setup.Guard(tracked, 300*time.Millisecond, slog.New(slog.DiscardHandler)))(ctx, ev)
 	}()
 	took := time.Since(began)
-	time.Sleep(50 * time.Millisecond) // an abandoned handler must not answer late
+	if letGo != nil {
+		close(letGo)
+	}
+	id := <-ranOn
+	sandboxtest.Eventually(t, 5*time.Second, "the handler's goroutine to end", func() bool { return !running(id) })
 	return r.responses(), took
+}
+
+// goroutineID returns the calling goroutine's id, as stack traces name it.
+func goroutineID() string {
+	buf := make([]byte, 64)
+	buf = buf[:runtime.Stack(buf, false)]
+	id, _, _ := strings.Cut(strings.TrimPrefix(string(buf), "goroutine "), " ")
+	return id
+}
+
+// running reports whether goroutine id, or one it started, still runs.
+// Ids are never reused.
+func running(id string) bool {
+	var stacks strings.Builder
+	_ = pprof.Lookup("goroutine").WriteTo(&stacks, 2)
+	all := stacks.String()
+	return strings.Contains(all, "goroutine "+id+" [") || strings.Contains(all, " in goroutine "+id+"\n")
 }
 
 func TestGuardAnswersExactlyOnceWhateverHappens(t *testing.T) {
 	panics := func(context.Context, cfn.Event) (string, map[string]any, error) { panic("nil map") }
-	hangs := func(ctx context.Context, ev cfn.Event) (string, map[string]any, error) {
-		time.Sleep(3 * time.Second) // ignores its context, as a stuck SDK call might
-		return "late", nil, nil
+	// stuck ignores its context, as a stuck SDK call might, and returns only
+	// when let go: past the Lambda deadline, after the guard has answered.
+	stuck := func(letGo <-chan struct{}) cfn.CustomResourceFunction {
+		return func(context.Context, cfn.Event) (string, map[string]any, error) {
+			<-letGo
+			return "late", nil, nil
+		}
 	}
 	for _, typ := range []cfn.RequestType{cfn.RequestCreate, cfn.RequestUpdate, cfn.RequestDelete} {
-		for name, fn := range map[string]cfn.CustomResourceFunction{"panic": panics, "deadline": hangs} {
+		for _, name := range []string{"panic", "deadline"} {
 			t.Run(string(typ)+" "+name, func(t *testing.T) {
-				got, took := invoke(t, fn, typ, time.Second)
+				fn, letGo := cfn.CustomResourceFunction(panics), chan struct{}(nil)
+				if name == "deadline" {
+					letGo = make(chan struct{})
+					fn = stuck(letGo)
+				}
+				got, took := invoke(t, fn, letGo, typ, time.Second)
 				if len(got) != 1 {
 					t.Fatalf("got %d responses, want exactly 1: %+v", len(got), got)
 				}
@@ -88,7 +130,7 @@ func TestGuardRefusesDataTooLargeToSend(t *testing.T) {
 	big := func(context.Context, cfn.Event) (string, map[string]any, error) {
 		return "id", map[string]any{"RuleIds": strings.Repeat("x", 5000)}, nil
 	}
-	got, _ := invoke(t, big, cfn.RequestCreate, time.Second)
+	got, _ := invoke(t, big, nil, cfn.RequestCreate, time.Second)
 	if len(got) != 1 || got[0].Status != cfn.StatusFailed || !strings.Contains(got[0].Reason, "over CloudFormation's 4096") {
 		t.Errorf("got %+v, want one FAILED saying the data is too large", got)
 	}
