@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -53,22 +54,15 @@ func TestEveryCommandHasHelpWithExamples(t *testing.T) {
 func TestSandboxWritesItsEnvironmentAndStopsOnSignal(t *testing.T) {
 	envFile := filepath.Join(t.TempDir(), "sandbox.env")
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut bytes.Buffer
-	done := make(chan int)
+	defer cancel()
+	var out bytes.Buffer
+	errOut, stderr := stderrFile(t)
+	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"sandbox", "--env-file", envFile, "--dynamodb=false"}, &out, &errOut)
+		done <- run(ctx, []string{"sandbox", "--env-file", envFile, "--dynamodb=false"}, &out, errOut)
 	}()
 
-	var env []byte
-	deadline := time.Now().Add(10 * time.Second)
-	for len(env) == 0 {
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatalf("no env file after 10s; stderr: %s", errOut.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-		env, _ = os.ReadFile(envFile)
-	}
+	env := readEnvFile(t, envFile, 10*time.Second, stderr)
 	vars := map[string]string{}
 	for _, line := range strings.Split(strings.TrimSpace(string(env)), "\n") {
 		kv, ok := strings.CutPrefix(line, "export ")
@@ -94,7 +88,7 @@ func TestSandboxWritesItsEnvironmentAndStopsOnSignal(t *testing.T) {
 	select {
 	case code := <-done:
 		if code != exitOK {
-			t.Errorf("exit %d, want 0; stderr: %s", code, errOut.String())
+			t.Errorf("exit %d, want 0; stderr: %s", code, stderr())
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the sandbox did not stop within 10s of its signal")
@@ -143,22 +137,13 @@ func TestSandboxProcessStopsDynaliteOnSIGTERM(t *testing.T) {
 	envFile := filepath.Join(t.TempDir(), "sandbox.env")
 	cmd := exec.Command(bin, "sandbox", "--env-file", envFile)
 	cmd.Dir = "../.." // where make tools put dynalite
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	var stderr func() string
+	cmd.Stderr, stderr = stderrFile(t)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if b, _ := os.ReadFile(envFile); len(b) > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no env file after 15s: %s", stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	readEnvFile(t, envFile, 15*time.Second, stderr)
 	// A child belongs to the thread that started it: read every thread's list.
 	var kids []string
 	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", cmd.Process.Pid))
@@ -177,7 +162,7 @@ func TestSandboxProcessStopsDynaliteOnSIGTERM(t *testing.T) {
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Errorf("exit after SIGTERM: %v\n%s", err, stderr.String())
+			t.Errorf("exit after SIGTERM: %v\n%s", err, stderr())
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the sandbox did not exit within 10s of SIGTERM")
@@ -189,4 +174,37 @@ func TestSandboxProcessStopsDynaliteOnSIGTERM(t *testing.T) {
 			}
 		}
 	}
+}
+
+// stderrFile returns a file for a command's stderr and a function that
+// reads what it holds, safe to call while the command still writes.
+func stderrFile(t *testing.T) (*os.File, func() string) {
+	t.Helper()
+	f, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f, func() string {
+		b, _ := os.ReadFile(f.Name())
+		return string(b)
+	}
+}
+
+// readEnvFile returns the sandbox's env file once the sandbox has written
+// it, or fails with the sandbox's stderr.
+func readEnvFile(t *testing.T, path string, timeout time.Duration, stderr func() string) []byte {
+	t.Helper()
+	var env []byte
+	sandboxtest.EventuallyNoError(t, timeout, "the env file", func() error {
+		var err error
+		if env, err = os.ReadFile(path); err == nil && len(env) == 0 {
+			err = errors.New("the env file is empty")
+		}
+		if err != nil {
+			return fmt.Errorf("%w; stderr: %s", err, stderr())
+		}
+		return nil
+	})
+	return env
 }
