@@ -143,10 +143,6 @@ func (sc *scene) check(t *testing.T, r events.S3EventRecord) []audit.Finding {
 	return fs
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	sandboxtest.Eventually(t, 5*time.Second, what, cond)
-}
 
 func (sc *scene) status(t *testing.T, key, version string) string {
 	out, err := sc.s3("us-east-1").HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String("src"), Key: aws.String(key), VersionId: aws.String(version)})
@@ -160,7 +156,7 @@ func TestAReplicatedObjectIsVerifiedWithOneHEADPerDestination(t *testing.T) {
 	sc := newScene(t, "dst-a", "dst-b")
 	sc.replicate(t, false, "dst-a", "dst-b")
 	v := sc.put(t, "reports/Q3 summary+final.pdf", "hello")
-	waitFor(t, "COMPLETED", func() bool { return sc.status(t, "reports/Q3 summary+final.pdf", v) == "COMPLETED" })
+	sandboxtest.Eventually(t, 5*time.Second, "COMPLETED", func() bool { return sc.status(t, "reports/Q3 summary+final.pdf", v) == "COMPLETED" })
 	recs := sc.records(t, "ObjectCreated:Put")
 	sc.checker.Config(context.Background(), "src") // warm the caches, as a running auditor has them
 	sc.checker.Region(context.Background(), "dst-a")
@@ -215,9 +211,9 @@ func TestEachVerdictFromItsCause(t *testing.T) {
 		_ = sc.sb.InjectFault(sandbox.Fault{Bucket: "dst", Kind: sandbox.FaultDeny, Reason: "DstKmsKeyNotFound"})
 		defer sc.sb.ClearFaults("")
 		v := sc.put(t, "denied", "x")
-		waitFor(t, "FAILED", func() bool { return sc.status(t, "denied", v) == "FAILED" })
+		sandboxtest.Eventually(t, 5*time.Second, "FAILED", func() bool { return sc.status(t, "denied", v) == "FAILED" })
 		var failure events.S3EventRecord
-		waitFor(t, "the failure event", func() bool {
+		sandboxtest.Eventually(t, 5*time.Second, "the failure event", func() bool {
 			for _, r := range sc.records(t, "Replication:OperationFailedReplication") {
 				if r.S3.Object.Key == "denied" {
 					failure = r
@@ -237,7 +233,7 @@ func TestEachVerdictFromItsCause(t *testing.T) {
 	})
 	t.Run("MISSING when the source says COMPLETED and the replica is gone", func(t *testing.T) {
 		v := sc.put(t, "tampered", "original")
-		waitFor(t, "COMPLETED", func() bool { return sc.status(t, "tampered", v) == "COMPLETED" })
+		sandboxtest.Eventually(t, 5*time.Second, "COMPLETED", func() bool { return sc.status(t, "tampered", v) == "COMPLETED" })
 		// Someone writes over the replica in the destination.
 		if _, err := sc.s3("ap-south-1").PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("dst"), Key: aws.String("tampered"), Body: strings.NewReader("forged!")}); err != nil {
 			t.Fatal(err)
@@ -269,12 +265,12 @@ func TestEachVerdictFromItsCause(t *testing.T) {
 	})
 	t.Run("delete markers are verified in the destination", func(t *testing.T) {
 		v := sc.put(t, "to-delete", "x")
-		waitFor(t, "COMPLETED", func() bool { return sc.status(t, "to-delete", v) == "COMPLETED" })
+		sandboxtest.Eventually(t, 5*time.Second, "COMPLETED", func() bool { return sc.status(t, "to-delete", v) == "COMPLETED" })
 		if _, err := sc.s3("us-east-1").DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("src"), Key: aws.String("to-delete")}); err != nil {
 			t.Fatal(err)
 		}
 		rec := sc.records(t, "ObjectRemoved:DeleteMarkerCreated")[0]
-		waitFor(t, "the replicated marker", func() bool { return sc.check(t, rec)[0].Verdict == audit.Verified })
+		sandboxtest.Eventually(t, 5*time.Second, "the replicated marker", func() bool { return sc.check(t, rec)[0].Verdict == audit.Verified })
 	})
 }
 
@@ -282,7 +278,7 @@ func TestDivergedWhenTheReplicaDiffers(t *testing.T) {
 	sc := newScene(t, "dst")
 	sc.replicate(t, false, "dst")
 	v := sc.put(t, "k", "original")
-	waitFor(t, "COMPLETED", func() bool { return sc.status(t, "k", v) == "COMPLETED" })
+	sandboxtest.Eventually(t, 5*time.Second, "COMPLETED", func() bool { return sc.status(t, "k", v) == "COMPLETED" })
 	rec := sc.records(t, "ObjectCreated:Put")[0]
 	rec.S3.Object.Size = 999 // as if the source had been written with another size
 	rec.S3.Object.ETag = "0123456789abcdef0123456789abcdef"
@@ -296,7 +292,7 @@ func TestAnUnreachableDestinationStaysPending(t *testing.T) {
 	sc := newScene(t, "dst")
 	sc.replicate(t, false, "dst")
 	v := sc.put(t, "k", "x")
-	waitFor(t, "COMPLETED", func() bool { return sc.status(t, "k", v) == "COMPLETED" })
+	sandboxtest.Eventually(t, 5*time.Second, "COMPLETED", func() bool { return sc.status(t, "k", v) == "COMPLETED" })
 	sc.checker.Region(context.Background(), "dst")
 	_ = sc.sb.InjectFault(sandbox.Fault{Bucket: "dst", Kind: sandbox.FaultSlowdown, Share: 1})
 	f := sc.check(t, sc.records(t, "ObjectCreated:Put")[0])[0]
@@ -342,14 +338,14 @@ func TestOneDestinationsFailureIsNeverPinnedOnAnother(t *testing.T) {
 	_ = sc.sb.InjectFault(sandbox.Fault{Bucket: "dst-a", Kind: sandbox.FaultDeny})
 	_ = sc.sb.InjectFault(sandbox.Fault{Bucket: "dst-b", Kind: sandbox.FaultOutage})
 	v := sc.put(t, "k", "x")
-	waitFor(t, "FAILED on the source", func() bool { return sc.status(t, "k", v) == "FAILED" })
+	sandboxtest.Eventually(t, 5*time.Second, "FAILED on the source", func() bool { return sc.status(t, "k", v) == "FAILED" })
 	for _, f := range sc.check(t, sc.records(t, "ObjectCreated:Put")[0]) {
 		if f.Verdict != audit.Pending {
 			t.Errorf("%s during deny + outage: got %s (%s), want PENDING: the source's FAILED may be either's", f.Destination, f.Verdict, f.Detail)
 		}
 	}
 	sc.sb.ClearFaults("dst-b")
-	waitFor(t, "the replica in dst-b", func() bool {
+	sandboxtest.Eventually(t, 5*time.Second, "the replica in dst-b", func() bool {
 		_, err := sc.s3("ap-south-1").HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String("dst-b"), Key: aws.String("k"), VersionId: aws.String(v)})
 		return err == nil
 	})
@@ -374,7 +370,7 @@ func TestADestinationReplauditMayNotReadCannotBeVerified(t *testing.T) {
 	sc := newScene(t, "dst")
 	sc.replicate(t, false, "dst")
 	v := sc.put(t, "k", "x")
-	waitFor(t, "COMPLETED", func() bool { return sc.status(t, "k", v) == "COMPLETED" })
+	sandboxtest.Eventually(t, 5*time.Second, "COMPLETED", func() bool { return sc.status(t, "k", v) == "COMPLETED" })
 	_ = sc.sb.InjectFault(sandbox.Fault{Bucket: "dst", Kind: sandbox.FaultForbid})
 	f := sc.check(t, sc.records(t, "ObjectCreated:Put")[0])[0]
 	if f.Verdict != audit.CannotVerify || f.FailureReason != "Forbidden" || f.DestinationRegion != "ap-south-1" || !strings.Contains(f.Detail, "403") {
@@ -402,7 +398,7 @@ func TestAReplicationEventOfAnotherRuleIsOutOfScope(t *testing.T) {
 	_ = sc.sb.InjectFault(sandbox.Fault{Bucket: "theirs", Kind: sandbox.FaultDeny})
 	sc.put(t, "k", "x")
 	var failure events.S3EventRecord
-	waitFor(t, "the failure event", func() bool {
+	sandboxtest.Eventually(t, 5*time.Second, "the failure event", func() bool {
 		fs := sc.records(t, "Replication:OperationFailedReplication")
 		if len(fs) > 0 {
 			failure = fs[0]

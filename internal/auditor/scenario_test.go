@@ -133,16 +133,17 @@ func (st *stack) item(t testing.TB, key, version, dest string) ledger.Item {
 func (st *stack) waitItem(t testing.TB, key, version, dest, what string, ok func(ledger.Item) bool) ledger.Item {
 	t.Helper()
 	var it ledger.Item
-	var err error
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		it, err = st.Ledger.Get(context.Background(), ledger.KeyOf("src", key, version, dest))
-		if err == nil && ok(it) {
-			return it
+	sandboxtest.EventuallyNoError(t, 10*time.Second, fmt.Sprintf("%s@%s -> %s: %s", key, version, dest, what), func() error {
+		var err error
+		if it, err = st.Ledger.Get(context.Background(), ledger.KeyOf("src", key, version, dest)); err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s@%s -> %s: timed out waiting for %s; last seen %s alert %q (%s), %v", key, version, dest, what, it.Verdict, it.Alert, it.Detail, err)
+		if !ok(it) {
+			return fmt.Errorf("got %s alert %q (%s)", it.Verdict, it.Alert, it.Detail)
 		}
-	}
+		return nil
+	})
+	return it
 }
 
 func (st *stack) waitVerdict(t testing.TB, key, version, dest string, want audit.Verdict) ledger.Item {
