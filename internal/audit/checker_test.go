@@ -143,7 +143,6 @@ func (sc *scene) check(t *testing.T, r events.S3EventRecord) []audit.Finding {
 	return fs
 }
 
-
 func (sc *scene) status(t *testing.T, key, version string) string {
 	out, err := sc.s3("us-east-1").HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String("src"), Key: aws.String(key), VersionId: aws.String(version)})
 	if err != nil {
