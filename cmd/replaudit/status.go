@@ -116,7 +116,11 @@ func writeStatus(out io.Writer, bucket, key string, items []ledger.Item) {
 		}
 		p("")
 		p("version %s -> %s: %s", it.VersionID, dest, it.Verdict)
-		p("  written      %s", stamp(it.EventTime))
+		if it.EventTimeClamped {
+			p("  written      %s (clamped: the event's time was in the future)", stamp(it.EventTime))
+		} else {
+			p("  written      %s", stamp(it.EventTime))
+		}
 		p("  checked      %d times, first %s, last %s", it.Checks, stamp(it.FirstSeen), stamp(it.LastChecked))
 		if it.Replica != nil {
 			p("  replica      version %s, %d bytes, ETag %s, %s, verified %s", it.Replica.VersionID, it.Replica.Size, it.Replica.ETag, it.Replica.Status, stamp(it.Replica.VerifiedAt))

@@ -133,11 +133,14 @@ func Format(n Notice) Message {
 		}
 		fix = "Usually nothing: replaudit sends a resolved notice when the replica arrives. If it lasts, check the AWS Health Dashboard for S3 in both regions."
 	case KindCannotVerify:
-		what = fmt.Sprintf("replaudit cannot verify the replica of %s in %s.", where, f.Destination)
+		what = fmt.Sprintf("replaudit cannot read %s, so it cannot verify the replicas of s3://%s there (first seen for %s). Each object it hides is checked again daily; this alert stands for all of them.", f.Destination, f.Bucket, where)
 		cause = f.Detail
 		fix = cannotVerifyFix(f)
 	case KindResolved:
 		what = fmt.Sprintf("RESOLVED: the %s incident of %s in %s is over; the version is now %s.", n.Incident, where, f.Destination, f.Verdict)
+		if n.Incident == KindCannotVerify {
+			what = fmt.Sprintf("RESOLVED: replaudit can read %s again, and verify the replicas of s3://%s there.", f.Destination, f.Bucket)
+		}
 		cause = "The earlier alert for this version is over."
 		fix = "Nothing to do."
 	}
@@ -168,8 +171,12 @@ func Format(n Notice) Message {
 	if kind == KindLongPending {
 		verdict = "LONG_PENDING"
 	}
+	about := where
+	if kind == KindCannotVerify || n.Incident == KindCannotVerify {
+		about = "replicas in s3://" + f.Destination + " of s3://" + f.Bucket
+	}
 	return Message{
-		Subject:    subject("["+strings.ToUpper(kind.Severity())+"]", string(kind), where),
+		Subject:    subject("["+strings.ToUpper(kind.Severity())+"]", string(kind), about),
 		Body:       b.String(),
 		Attributes: map[string]string{"severity": kind.Severity(), "verdict": verdict, "bucket": f.Bucket},
 	}

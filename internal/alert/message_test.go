@@ -168,7 +168,8 @@ func TestACannotVerifyAlertNamesThePermissionToGrant(t *testing.T) {
 	f.Verdict, f.FailureReason = audit.CannotVerify, "AccessDenied"
 	f.Detail = "replaudit may not read the replica in acme-dr (eu-west-1): 403 Forbidden"
 	m := alert.Format(alert.Notice{Finding: f, Kind: alert.KindCannotVerify, Now: time.Now(), SourceRegion: "us-east-1"})
-	if !strings.HasPrefix(m.Subject, "[WARNING] CANNOT_VERIFY s3://acme-data/k") || !strings.Contains(m.Body, "s3:GetObjectVersion") || !strings.Contains(m.Body, "403") {
+	if m.Subject != "[WARNING] CANNOT_VERIFY replicas in s3://acme-dr of s3://acme-data" || !strings.Contains(m.Body, "s3:GetObjectVersion") || !strings.Contains(m.Body, "403") ||
+		!strings.Contains(m.Body, "this alert stands for all of them") {
 		t.Errorf("got %q\n%s", m.Subject, m.Body)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -40,15 +41,18 @@ var ErrRefused = errors.New("SNS refused the alert")
 // maxBody is SNS's limit on a message, in bytes.
 const maxBody = 256 * 1024
 
-// Publish sends m. When SNS refuses it for a reason that will not pass (a
-// 4xx that is not throttling), it sends it once more without the parts
-// that could offend: a plain subject, no attributes, a body within SNS's
-// limit. If SNS refuses that too, the error wraps ErrRefused. Refused
-// reports whether the first form was refused, so the caller can count it.
-func (s *SNS) Publish(ctx context.Context, m Message) (refused bool, err error) {
-	err = s.publish(ctx, m)
+// Publish sends m. SNS's own retries are off: a message whose answer was
+// lost would go out twice. Publish tries again itself, a few times, only
+// when SNS certainly did not take the message (it answered 503 or
+// throttled, or was never reached). When SNS refuses the message for a
+// reason that will not pass (a 4xx that is not throttling), it sends it
+// once more without the parts that could offend: a plain subject, no
+// attributes, a body within SNS's limit; refused is then that first
+// refusal. If SNS refuses the plain form too, err wraps ErrRefused.
+func (s *SNS) Publish(ctx context.Context, m Message) (refused, err error) {
+	err = s.retry(ctx, m)
 	if err == nil || !refusal(err) {
-		return false, err
+		return nil, err
 	}
 	plain := Message{Subject: "[" + m.Attributes["severity"] + "] replaudit alert", Body: m.Body}
 	if len(plain.Body) > maxBody {
@@ -57,13 +61,31 @@ func (s *SNS) Publish(ctx context.Context, m Message) (refused bool, err error) 
 	if plain.Subject == "[] replaudit alert" {
 		plain.Subject = "replaudit alert"
 	}
-	if err2 := s.publish(ctx, plain); err2 != nil {
+	if err2 := s.retry(ctx, plain); err2 != nil {
 		if refusal(err2) {
-			return true, fmt.Errorf("%w: %w (and without subject and attributes: %w)", ErrRefused, err, err2)
+			return err, fmt.Errorf("%w: %w (and without subject and attributes: %w)", ErrRefused, err, err2)
 		}
-		return true, err2
+		return err, err2
 	}
-	return true, nil
+	return err, nil
+}
+
+// retry publishes, trying again while SNS certainly did not take it and
+// the error may pass.
+func (s *SNS) retry(ctx context.Context, m Message) error {
+	delay := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := s.publish(ctx, m)
+		if err == nil || attempt == 3 || !awscall.Rejected(err) || !awscall.Transient(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+		delay *= 2
+	}
 }
 
 // refusal reports an answer that will not change on a retry: a 4xx that
@@ -84,7 +106,7 @@ func (s *SNS) publish(ctx context.Context, m Message) error {
 			in.MessageAttributes[k] = snstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
 		}
 	}
-	if _, err := s.client.Publish(ctx, in); err != nil {
+	if _, err := s.client.Publish(ctx, in, func(o *sns.Options) { o.RetryMaxAttempts = 1 }); err != nil {
 		return fmt.Errorf("publish to %s: %w", s.topic, err)
 	}
 	return nil

@@ -118,9 +118,10 @@ func (c *Checker) Region(ctx context.Context, bucket string) (string, error) {
 	return c.opts.Regions.Region(ctx, bucket)
 }
 
-// Config returns the bucket's replication configuration, limited to the
-// audited rules and cached for the TTL. A bucket without one has an empty
-// Config.
+// Config returns the bucket's whole replication configuration, cached for
+// the TTL: every rule, the ones replaudit audits (RuleIDs) and the others,
+// since S3's source status sums them all. A bucket without one has an
+// empty Config.
 func (c *Checker) Config(ctx context.Context, bucket string) (replication.Config, error) {
 	c.mu.Lock()
 	cached, ok := c.configs[bucket]
@@ -140,15 +141,6 @@ func (c *Checker) Config(ctx context.Context, bucket string) (replication.Config
 		return cfg, fmt.Errorf("read replication configuration of %s: %w", bucket, err)
 	default:
 		cfg = replication.ConfigFromSDK(out.ReplicationConfiguration)
-		if c.rules != nil {
-			kept := cfg.Rules[:0]
-			for _, r := range cfg.Rules {
-				if c.rules[r.ID] {
-					kept = append(kept, r)
-				}
-			}
-			cfg.Rules = kept
-		}
 	}
 	c.mu.Lock()
 	c.configs[bucket] = cachedConfig{cfg: cfg, expires: c.opts.Clock().Add(c.opts.ConfigTTL)}
@@ -220,8 +212,12 @@ func (c *Checker) Check(ctx context.Context, r events.S3EventRecord) ([]Finding,
 	return nil, malformed("event %q is not one replaudit audits", r.EventName)
 }
 
-// rulesFor are the rules that apply to a version, reading its tags only
-// when some rule filters on tags.
+// audited reports whether replaudit audits a rule: it is one of RuleIDs,
+// or RuleIDs is empty.
+func (c *Checker) audited(id string) bool { return c.rules == nil || c.rules[id] }
+
+// rulesFor are the rules that apply to a version, every one, reading its
+// tags only when some rule filters on tags.
 func (c *Checker) rulesFor(ctx context.Context, s Subject, region string, cfg replication.Config) ([]replication.Rule, error) {
 	needTags := false
 	for _, r := range cfg.Rules {
@@ -259,6 +255,9 @@ func (c *Checker) checkCreated(ctx context.Context, s Subject) ([]Finding, error
 	if len(v.rules) == 0 {
 		f := c.finding(s, NotReplicated)
 		f.Detail = "No enabled replication rule applies to this key."
+		if len(v.all) > 0 {
+			f.Detail = "Only rules replaudit does not audit (RULE_IDS) apply to this key."
+		}
 		return []Finding{f}, nil
 	}
 	out := make([]Finding, len(v.rules))
@@ -280,11 +279,17 @@ func (c *Checker) version(ctx context.Context, s Subject) (*version, error) {
 	if err != nil {
 		return nil, err
 	}
-	rules, err := c.rulesFor(ctx, s, region, cfg)
+	all, err := c.rulesFor(ctx, s, region, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &version{c: c, s: s, region: region, rules: rules, rulesKnown: true}, nil
+	v := &version{c: c, s: s, region: region, all: all, rulesKnown: true}
+	for _, r := range all {
+		if c.audited(r.ID) {
+			v.rules = append(v.rules, r)
+		}
+	}
+	return v, nil
 }
 
 // version is one object version's check across its destinations. It HEADs
@@ -294,10 +299,13 @@ type version struct {
 	c      *Checker
 	s      Subject
 	region string
-	// rules are the destinations the version must reach; rulesKnown is
-	// false when they could not be read, and then the source's aggregate
-	// status is never pinned on one destination.
+	// rules are the destinations replaudit audits for the version; all are
+	// every destination it must reach, other teams' rules included, since
+	// S3's source status sums them. rulesKnown is false when they could
+	// not be read, and then the source's status is never pinned on one
+	// destination.
 	rules      []replication.Rule
+	all        []replication.Rule
 	rulesKnown bool
 
 	srcOnce   sync.Once
@@ -359,17 +367,38 @@ func (v *version) source(ctx context.Context) (status string, gone bool, err err
 	return v.srcStatus, v.srcGone, v.srcErr
 }
 
+// onlyDestination reports whether dest is the only destination the
+// version must reach: then the source's status is dest's alone.
+func (v *version) onlyDestination(dest string) bool {
+	return v.rulesKnown && len(v.all) == 1 && v.all[0].Destination.Bucket() == dest
+}
+
 // othersReplicated reports whether every destination but dest holds its
-// replica: then a FAILED source status can only be about dest.
+// replica: then a FAILED source status can only be about dest. Another
+// team's destination is never read (replaudit may not), so a version that
+// must also reach one is never pinned this way.
 func (v *version) othersReplicated(ctx context.Context, dest string) bool {
 	if !v.rulesKnown {
 		return false
 	}
-	for _, r := range v.rules {
+	var others []string
+	for _, r := range v.all {
 		if other := r.Destination.Bucket(); other != dest {
-			if h := v.head(ctx, other); h.regionErr != nil || h.err != nil {
+			if !v.c.audited(r.ID) {
 				return false
 			}
+			others = append(others, other)
+		}
+	}
+	heads := make([]*replicaHead, len(others))
+	var wg sync.WaitGroup
+	for i, other := range others {
+		wg.Go(func() { heads[i] = v.head(ctx, other) })
+	}
+	wg.Wait()
+	for _, h := range heads {
+		if h.regionErr != nil || h.err != nil {
+			return false
 		}
 	}
 	return true
@@ -437,12 +466,12 @@ func (v *version) check(ctx context.Context, rule replication.Rule) Finding {
 		f.Detail = "The source version was deleted before its replica could be checked."
 	case status == replication.StatusPending:
 		f.Detail = "S3 has not replicated this version yet."
-	case status == replication.StatusFailed && (v.rulesKnown && len(v.rules) == 1 || v.othersReplicated(ctx, f.Destination)):
+	case status == replication.StatusFailed && (v.onlyDestination(f.Destination) || v.othersReplicated(ctx, f.Destination)):
 		f.Verdict = Failed
 		f.Detail = "The source reports FAILED and " + f.Destination + " has no replica."
 		f.AwaitingReason = rule.Metrics
 	case status == replication.StatusFailed:
-		f.Detail = fmt.Sprintf("The source reports FAILED, which S3 reports when any of its %d destinations failed; %s has no replica yet. Waiting for S3's failure event naming it, or for its replica.", len(v.rules), f.Destination)
+		f.Detail = fmt.Sprintf("The source reports FAILED, which S3 reports when any of its %d destinations failed; %s has no replica yet. Waiting for S3's failure event naming it, or for its replica.", len(v.all), f.Destination)
 	case replication.IsCompleted(status):
 		f.Verdict = Missing
 		f.Detail = "The source reports " + status + " but " + f.Destination + " has no replica of this version."
@@ -501,54 +530,70 @@ func compare(f Finding, h *s3.HeadObjectOutput, now time.Time) Finding {
 	return f
 }
 
-// checkDeleteMarker checks a delete marker in each destination whose rule
-// replicates delete markers, or in only one when only is not empty.
+// checkDeleteMarker checks a delete marker in each audited destination
+// whose rule replicates delete markers, all at once, or in only one when
+// only is not empty.
 func (c *Checker) checkDeleteMarker(ctx context.Context, s Subject, only string) ([]Finding, error) {
 	cfg, err := c.Config(ctx, s.Bucket)
 	if err != nil {
 		return nil, err
 	}
-	var out []Finding
-	for _, rule := range cfg.Match(s.Key, nil) {
-		f := c.finding(s, NotReplicated)
-		f.DeleteMarker = true
-		f.Destination, f.RuleID = rule.Destination.Bucket(), rule.ID
-		if only != "" && f.Destination != only {
-			continue
+	var rules []replication.Rule
+	for _, r := range cfg.Match(s.Key, nil) {
+		if c.audited(r.ID) && (only == "" || r.Destination.Bucket() == only) {
+			rules = append(rules, r)
 		}
-		if !rule.DeleteMarkerReplication {
-			f.Detail = "The rule does not replicate delete markers; the object stays visible in " + f.Destination + "."
-			out = append(out, f)
-			continue
-		}
-		f.Verdict = Pending
-		region, err := c.Region(ctx, f.Destination)
-		if err != nil {
-			out = append(out, unreadable(f, "destination "+f.Destination, f.Destination, err))
-			continue
-		}
-		f.DestinationRegion = region
-		_, err = c.opts.Clients(region).HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(f.Destination), Key: aws.String(s.Key), VersionId: aws.String(s.VersionID)})
-		switch {
-		case deleteMarker(err):
-			f.Verdict = Verified
-			f.Replica = &Replica{VersionID: s.VersionID, VerifiedAt: c.opts.Clock(), Status: "DELETE_MARKER"}
-		case notFound(err):
-			f.Detail = "The delete marker is not in " + f.Destination + " yet."
-		case err == nil:
-			f.Verdict, f.Detail = Diverged, "The destination holds an object, not a delete marker, under this version id."
-		default:
-			f = unreadable(f, "the delete marker in "+f.Destination, f.Destination, err)
-		}
-		out = append(out, f)
 	}
-	if len(out) == 0 && only == "" {
+	if len(rules) == 0 {
+		if only != "" {
+			return nil, nil
+		}
 		f := c.finding(s, NotReplicated)
 		f.DeleteMarker = true
 		f.Detail = "No enabled replication rule applies to this key."
-		out = append(out, f)
+		return []Finding{f}, nil
 	}
+	out := make([]Finding, len(rules))
+	sem := make(chan struct{}, c.opts.Concurrency)
+	var wg sync.WaitGroup
+	for i, rule := range rules {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			out[i] = c.deleteMarkerIn(ctx, s, rule)
+		})
+	}
+	wg.Wait()
 	return out, nil
+}
+
+func (c *Checker) deleteMarkerIn(ctx context.Context, s Subject, rule replication.Rule) Finding {
+	f := c.finding(s, NotReplicated)
+	f.DeleteMarker = true
+	f.Destination, f.RuleID = rule.Destination.Bucket(), rule.ID
+	if !rule.DeleteMarkerReplication {
+		f.Detail = "The rule does not replicate delete markers; the object stays visible in " + f.Destination + "."
+		return f
+	}
+	f.Verdict = Pending
+	region, err := c.Region(ctx, f.Destination)
+	if err != nil {
+		return unreadable(f, "destination "+f.Destination, f.Destination, err)
+	}
+	f.DestinationRegion = region
+	_, err = c.opts.Clients(region).HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(f.Destination), Key: aws.String(s.Key), VersionId: aws.String(s.VersionID)})
+	switch {
+	case deleteMarker(err):
+		f.Verdict = Verified
+		f.Replica = &Replica{VersionID: s.VersionID, VerifiedAt: c.opts.Clock(), Status: "DELETE_MARKER"}
+	case notFound(err):
+		f.Detail = "The delete marker is not in " + f.Destination + " yet."
+	case err == nil:
+		f.Verdict, f.Detail = Diverged, "The destination holds an object, not a delete marker, under this version id."
+	default:
+		f = unreadable(f, "the delete marker in "+f.Destination, f.Destination, err)
+	}
+	return f
 }
 
 // deleteMarker reports a HEAD of a version that is a delete marker: S3
@@ -606,7 +651,7 @@ func (v *version) rule(dest, id string) replication.Rule {
 		}
 	}
 	r := replication.Rule{ID: id, Destination: replication.Destination{BucketARN: replication.BucketARN(dest)}}
-	v.rules, v.rulesKnown = append(v.rules, r), false
+	v.rules, v.all, v.rulesKnown = append(v.rules, r), append(v.all, r), false
 	return r
 }
 

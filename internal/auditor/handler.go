@@ -13,7 +13,9 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/replaudit/replaudit/internal/audit"
+	"github.com/replaudit/replaudit/internal/awscall"
 	"github.com/replaudit/replaudit/internal/incident"
+	"github.com/replaudit/replaudit/internal/ledger"
 	"github.com/replaudit/replaudit/internal/metrics"
 	"github.com/replaudit/replaudit/internal/s3events"
 )
@@ -31,6 +33,9 @@ type Options struct {
 	Log    *slog.Logger
 	// Metrics receives CloudWatch embedded-metric lines.
 	Metrics io.Writer
+	// Clock stamps the metric lines; time.Now by default. Deadlines are
+	// the invocation's, in real time.
+	Clock func() time.Time
 }
 
 // Handler handles SQS batches of S3 notifications.
@@ -54,6 +59,9 @@ func New(o Options, optFns ...func(*Options)) (*Handler, error) {
 	}
 	if o.Metrics == nil {
 		o.Metrics = io.Discard
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
 	}
 	return &Handler{opts: o}, nil
 }
@@ -81,6 +89,11 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 			margin = min(5*time.Second, time.Until(d)/4)
 		}
 		stopAt = d.Add(-margin)
+		// The work ends before the deadline, so the answer gets out in
+		// time: a handler that answers late fails the whole batch.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d.Add(-min(time.Second, time.Until(d)/10)))
+		defer cancel()
 	}
 	for _, m := range ev.Records {
 		sem <- struct{}{}
@@ -102,7 +115,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	if n := tally.Get("Deferred"); n > 0 {
 		h.opts.Log.Warn("messages not started before the deadline; SQS delivers them again", "count", n)
 	}
-	tally.Write(h.opts.Metrics, time.Now())
+	tally.Write(h.opts.Metrics, h.opts.Clock())
 	return events.SQSEventResponse{BatchItemFailures: failures}, nil
 }
 
@@ -144,8 +157,8 @@ func (h *Handler) message(ctx context.Context, m events.SQSMessage, t *metrics.T
 		case errors.Is(err, errWaitForReason):
 			t.Count("WaitingForReason", 1)
 			retry = append(retry, err)
-		case errors.Is(err, audit.ErrMalformed):
-			bad = append(bad, fmt.Errorf("record %d: %w", i, err))
+		case errors.Is(err, audit.ErrMalformed) || !mayPass(err):
+			bad = append(bad, fmt.Errorf("record %d (%s %s): %w", i, r.EventName, r.S3.Object.Key, err))
 		default:
 			retry = append(retry, fmt.Errorf("record %d (%s %s): %w", i, r.EventName, r.S3.Object.Key, err))
 		}
@@ -159,12 +172,21 @@ func (h *Handler) message(ctx context.Context, m events.SQSMessage, t *metrics.T
 	return nil
 }
 
+// mayPass reports whether a record's error may pass on its own, so SQS
+// should deliver the message again: what the SDK would retry, a call or
+// an invocation out of time, an item that kept changing. An error the SDK
+// would not retry (403 AccessDenied, a bucket that does not exist) will
+// fail the same way five times.
+func mayPass(err error) bool {
+	return awscall.Transient(err) || errors.Is(err, ledger.ErrContended) || errors.Is(err, context.Canceled)
+}
+
 func (h *Handler) unprocessable(m events.SQSMessage, err error, t *metrics.Tally) {
 	body := m.Body
 	if len(body) > maxLoggedBody {
 		body = strings.ToValidUTF8(body[:maxLoggedBody], "") + "…"
 	}
-	h.opts.Log.Error("message can never be checked; it is logged here and not retried", "messageId", m.MessageId, "error", err, "body", body)
+	h.opts.Log.Error("message can never be checked as it is; it is logged here with its body and not retried", "messageId", m.MessageId, "error", err, "body", body)
 	t.Count("Unprocessable", 1)
 }
 
@@ -194,7 +216,7 @@ func (h *Handler) record(ctx context.Context, r events.S3EventRecord, first bool
 	var errs []error
 	for _, f := range findings {
 		if f.AwaitingReason {
-			if first {
+			if first && !h.opts.Tracker.HasReason(ctx, f) {
 				errs = append(errs, errWaitForReason)
 				continue
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -92,20 +93,22 @@ func Transient(err error) bool {
 }
 
 // Rejected reports whether a failed call certainly took no effect: the
-// service answered it with an error, or no connection was ever made. A
-// call that got no answer (a timeout, a connection cut after the request
-// went out) may have taken effect.
+// service refused it (a 4xx, or 503 Service Unavailable, which AWS answers
+// before doing anything), or no connection was ever made. A call that got
+// no answer (a timeout, a connection cut after the request went out) or a
+// 500 may have taken effect.
 func Rejected(err error) bool {
 	if err == nil {
 		return false
 	}
 	var re *awshttp.ResponseError
-	if errors.As(err, &re) && re.HTTPStatusCode() > 0 {
-		return true
-	}
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return true
+	if errors.As(err, &re) {
+		if s := re.HTTPStatusCode(); s >= 400 && s < 500 || s == http.StatusServiceUnavailable {
+			return true
+		}
+		if re.HTTPStatusCode() > 0 {
+			return false
+		}
 	}
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "dial"

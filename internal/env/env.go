@@ -116,6 +116,8 @@ func Wire(cfg aws.Config, c Config, log *slog.Logger, clock func() time.Time) (P
 	cfg.APIOptions = append(cfg.APIOptions, awscall.Timeout(c.CallTimeout, callReserve))
 	regional := bucketregion.Clients(cfg)
 	home := regional(cfg.Region)
+	// The checker keeps real time: it stamps when replicas are seen, and a
+	// lag is real time since the version was written.
 	checker, err := audit.New(audit.Options{Clients: func(r string) audit.S3 { return regional(r) }, Regions: bucketregion.New(home),
 		ConfigTTL: c.ConfigTTL, RuleIDs: c.RuleIDs, Concurrency: c.Concurrency})
 	if err != nil {

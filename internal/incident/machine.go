@@ -20,6 +20,12 @@ const (
 	ResolveDue = "RESOLVE_DUE" // over; a resolved notice is owed
 	Resolving  = "RESOLVING"   // a sender holds the claim on the resolved notice
 	Resolved   = "RESOLVED"    // over, and on-call told (or never paged)
+
+	// legacyDigested is the first release's state for an alert counted in
+	// a digest; it is read as HELD, in a window whose items it does not
+	// know (legacyWindow), whose end is never told.
+	legacyDigested = "DIGESTED"
+	legacyWindow   = "legacy"
 )
 
 // Policy holds the times the state machine runs on.
@@ -90,6 +96,15 @@ func backoff(age time.Duration) time.Duration {
 	return 24 * time.Hour
 }
 
+// written is when the item's version was written, which the PENDING
+// threshold counts from: a backlog in the queue does not delay the warning.
+func written(it ledger.Item) time.Time {
+	if it.EventTime.IsZero() {
+		return it.FirstSeen
+	}
+	return it.EventTime
+}
+
 // KindOf is the incident an item's verdict makes, or "" for none.
 func KindOf(it ledger.Item) alert.Kind {
 	switch {
@@ -120,12 +135,17 @@ func at(t time.Time) *time.Time { return &t }
 // status and S3's failure event, with the reason, is on its way.
 func (p Policy) observe(it *ledger.Item, now time.Time, awaitingReason bool) {
 	if it.Verdict == audit.Pending && !it.LongPending {
-		if age, allowed := now.Sub(it.FirstSeen), p.Allowance(it.Size); age > allowed {
+		if age, allowed := now.Sub(written(*it)), p.Allowance(it.Size); age > allowed {
 			it.LongPending = true
 			it.Detail = fmt.Sprintf("PENDING for %s, past the threshold of %s.", age.Round(time.Minute), allowed)
 		}
 	}
 	kind := KindOf(*it)
+	if kind == alert.KindCannotVerify && !ledger.IsBlind(*it) {
+		// The destination's one CANNOT_VERIFY incident (ledger.BlindKey)
+		// tells on-call; each object it hides is only checked again.
+		return
+	}
 	due := now
 	if kind == alert.KindFailed && it.FailureReason == "" && awaitingReason {
 		due = it.Since(audit.Failed).Add(p.ReasonGrace)
@@ -138,6 +158,10 @@ func (p Policy) observe(it *ledger.Item, now time.Time, awaitingReason bool) {
 		}
 	case Due:
 		switch {
+		case kind == "" && it.HeldIn != "":
+			// Over before its new page, yet still counted in a digest: the
+			// window is owed the news.
+			it.Alert, it.DueAt = ResolveDue, at(now)
 		case kind == "":
 			// Over before anyone was paged: nothing to tell.
 			it.Alert, it.ResolvedAt, it.DueAt = Resolved, at(now), nil
@@ -152,15 +176,23 @@ func (p Policy) observe(it *ledger.Item, now time.Time, awaitingReason bool) {
 		if kind != "" && upgrade(it.AlertKind, kind) {
 			it.AlertKind = string(kind)
 		}
-	case Sent, Held:
+	case Sent, Held, legacyDigested:
+		if it.Alert == legacyDigested {
+			it.Alert, it.HeldIn = Held, legacyWindow
+		}
 		switch {
 		case kind == "":
 			it.Alert, it.DueAt = ResolveDue, at(now)
 		case upgrade(it.AlertKind, kind):
-			it.Alert, it.AlertKind, it.DueAt, it.HeldIn = Due, string(kind), at(due), ""
+			// A new page; a held item keeps HeldIn until the page leaves
+			// that window's open set.
+			it.Alert, it.AlertKind, it.DueAt = Due, string(kind), at(due)
 		}
 	case ResolveDue:
-		if kind != "" {
+		switch {
+		case kind != "" && upgrade(it.AlertKind, kind):
+			it.Alert, it.AlertKind, it.DueAt = Due, string(kind), at(due)
+		case kind != "":
 			// Not over after all: the incident goes on, nothing to tell.
 			it.Alert, it.DueAt = Sent, nil
 			if it.HeldIn != "" {
@@ -214,6 +246,7 @@ func (p Policy) confirm(it *ledger.Item, token string, sent alert.Kind, now time
 	switch it.Alert {
 	case Sending:
 		it.Pages++
+		it.HeldIn = "" // paged itself: its old window, if any, was left before
 		if it.AlertedAt == nil {
 			it.AlertedAt = at(now)
 		}
@@ -242,9 +275,12 @@ func (p Policy) release(it *ledger.Item, token string, now, retry time.Time) boo
 	it.Claim, it.ClaimedAt, it.Window, it.Retaken = "", nil, "", false
 	switch it.Alert {
 	case Sending:
-		if KindOf(*it) == "" {
+		switch {
+		case KindOf(*it) == "" && it.HeldIn != "":
+			it.Alert, it.DueAt = ResolveDue, at(now) // still counted in a digest
+		case KindOf(*it) == "":
 			it.Alert, it.DueAt, it.ResolvedAt = Resolved, nil, at(now) // over, never paged
-		} else {
+		default:
 			it.Alert, it.DueAt = Due, at(retry)
 		}
 	case Resolving:
@@ -256,16 +292,31 @@ func (p Policy) release(it *ledger.Item, token string, now, retry time.Time) boo
 }
 
 // hold records that the holder of token counted the item in a storm
-// window's digest instead of paging.
-func (p Policy) hold(it *ledger.Item, token, window string, now time.Time) bool {
+// window's digest, as held, instead of paging.
+func (p Policy) hold(it *ledger.Item, token, window string, held alert.Kind, now time.Time) bool {
 	if it.Claim != token || it.Alert != Sending {
 		return false
 	}
 	it.Claim, it.ClaimedAt, it.Window, it.Retaken, it.HeldIn = "", nil, "", false, window
 	it.Alert, it.DueAt = Held, nil
-	if KindOf(*it) == "" {
+	switch {
+	case KindOf(*it) == "":
 		it.Alert, it.DueAt = ResolveDue, at(now)
+	case it.AlertKind != string(held):
+		it.Alert, it.DueAt = Due, at(now) // raised while in flight: its own page
 	}
+	return true
+}
+
+// abandon ends a claim taken over from a holder that stopped, when the
+// problem is over: that holder may have paged, so a resolved notice is
+// owed rather than a page.
+func (p Policy) abandon(it *ledger.Item, token string, now time.Time) bool {
+	if it.Claim != token || it.Alert != Sending {
+		return false
+	}
+	it.Claim, it.ClaimedAt, it.Window, it.Retaken = "", nil, "", false
+	it.Alert, it.DueAt = ResolveDue, at(now)
 	return true
 }
 
@@ -289,9 +340,13 @@ func (p Policy) schedule(it *ledger.Item, now time.Time) {
 			it.Attn, it.AttnDue = "", ""
 			return
 		}
-		due = it.LastChecked.Add(backoff(now.Sub(it.FirstSeen)))
+		step := backoff(now.Sub(it.FirstSeen))
+		if it.Verdict == audit.CannotVerify && !ledger.IsBlind(*it) {
+			step = 24 * time.Hour // its destination's incident is checked sooner
+		}
+		due = it.LastChecked.Add(step)
 		if it.Verdict == audit.Pending && !it.LongPending {
-			if limit := it.FirstSeen.Add(p.Allowance(it.Size)); limit.Before(due) {
+			if limit := written(*it).Add(p.Allowance(it.Size)); limit.Before(due) {
 				due = limit.Add(time.Second)
 			}
 		}

@@ -59,6 +59,15 @@ func TestObserve(t *testing.T) {
 		{"paged a warning, then a critical problem: a new page", item(audit.Failed, Sent, alert.KindLongPending), false, Due, alert.KindFailed, t0},
 		{"paged, and the same problem again: nothing new", item(audit.Failed, Sent, alert.KindFailed), false, Sent, alert.KindFailed, time.Time{}},
 		{"over, then back before the notice went: it goes on", item(audit.Failed, ResolveDue, alert.KindFailed), false, Sent, alert.KindFailed, time.Time{}},
+		{"over, then back raised: a new page", item(audit.Failed, ResolveDue, alert.KindLongPending), false, Due, alert.KindFailed, t0},
+		{"held, then raised: a page, still in its window", func() ledger.Item { it := item(audit.Failed, Held, alert.KindLongPending); it.HeldIn = "w"; return it }(), false, Due, alert.KindFailed, t0},
+		{"held by the first release, and over", item(audit.Verified, legacyDigested, alert.KindFailed), false, ResolveDue, alert.KindFailed, t0},
+		{"a destination's blind spot does not page each object", item(audit.CannotVerify, None, ""), false, None, "", time.Time{}},
+		{"a destination's blind spot pages once, on its own item", func() ledger.Item {
+			it := item(audit.CannotVerify, None, "")
+			it.Key = ledger.BlindKey("b", "d")
+			return it
+		}(), false, Due, alert.KindCannotVerify, t0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -141,8 +150,11 @@ func TestEndsOfASend(t *testing.T) {
 		{"confirm by a holder whose claim was taken over", sending(audit.Failed, alert.KindFailed), func(it *ledger.Item) bool { return p.confirm(it, "other", alert.KindFailed, t0) }, false, Sending},
 		{"release: tried again later", sending(audit.Failed, alert.KindFailed), func(it *ledger.Item) bool { return p.release(it, "tok", t0, t0.Add(time.Minute)) }, true, Due},
 		{"release: over meanwhile, never paged", sending(audit.Verified, alert.KindFailed), func(it *ledger.Item) bool { return p.release(it, "tok", t0, t0.Add(time.Minute)) }, true, Resolved},
-		{"hold: counted in a digest", sending(audit.Failed, alert.KindFailed), func(it *ledger.Item) bool { return p.hold(it, "tok", "w", t0) }, true, Held},
-		{"hold: over meanwhile, the window is owed the news", sending(audit.Verified, alert.KindFailed), func(it *ledger.Item) bool { return p.hold(it, "tok", "w", t0) }, true, ResolveDue},
+		{"hold: counted in a digest", sending(audit.Failed, alert.KindFailed), func(it *ledger.Item) bool { return p.hold(it, "tok", "w", alert.KindFailed, t0) }, true, Held},
+		{"hold: over meanwhile, the window is owed the news", sending(audit.Verified, alert.KindFailed), func(it *ledger.Item) bool { return p.hold(it, "tok", "w", alert.KindFailed, t0) }, true, ResolveDue},
+		{"hold: raised meanwhile, the new page is owed", sending(audit.Failed, alert.KindFailed), func(it *ledger.Item) bool { return p.hold(it, "tok", "w", alert.KindLongPending, t0) }, true, Due},
+		{"abandon a page taken over, its problem over", claimed(item(audit.Verified, Sending, alert.KindFailed), "tok"), func(it *ledger.Item) bool { return p.abandon(it, "tok", t0) }, true, ResolveDue},
+		{"release: over meanwhile, still counted in a digest", func() ledger.Item { it := sending(audit.Verified, alert.KindFailed); it.HeldIn = "w"; return it }(), func(it *ledger.Item) bool { return p.release(it, "tok", t0, t0) }, true, ResolveDue},
 		{"confirm a resolved notice", claimed(item(audit.Verified, Resolving, alert.KindFailed), "tok"), func(it *ledger.Item) bool { return p.confirm(it, "tok", alert.KindResolved, t0) }, true, Resolved},
 		{"release a resolved notice", claimed(item(audit.Verified, Resolving, alert.KindFailed), "tok"), func(it *ledger.Item) bool { return p.release(it, "tok", t0, t0.Add(time.Minute)) }, true, ResolveDue},
 	}

@@ -21,8 +21,10 @@ import (
 	"github.com/replaudit/replaudit/internal/ledger"
 )
 
-// WindowDB holds the calls storm windows need, on the ledger's table.
+// WindowDB holds the calls storm windows (and the adoption checkpoint)
+// need, on the ledger's table.
 type WindowDB interface {
+	PutItem(context.Context, *dynamodb.PutItemInput, ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
@@ -44,14 +46,29 @@ type window struct {
 	id     string // the start, RFC3339: an item's Window and HeldIn
 }
 
+// window is the storm window a page claim counts in.
 func (t *Tracker) window(it ledger.Item) window {
-	id := it.Window
-	if id == "" {
-		id = t.opts.Policy.windowOf(t.now())
+	if it.Window == "" {
+		return t.windowAt(it.Bucket, t.now())
 	}
-	start, _ := time.Parse(time.RFC3339, id)
-	return window{bucket: it.Bucket, start: start, id: id}
+	start, _ := time.Parse(time.RFC3339, it.Window)
+	return window{bucket: it.Bucket, start: start, id: it.Window}
 }
+
+func (t *Tracker) windowAt(bucket string, now time.Time) window {
+	id := t.opts.Policy.windowOf(now)
+	start, _ := time.Parse(time.RFC3339, id)
+	return window{bucket: bucket, start: start, id: id}
+}
+
+func windowOf(bucket, id string) window {
+	start, _ := time.Parse(time.RFC3339, id)
+	return window{bucket: bucket, start: start, id: id}
+}
+
+// settled is when a window's digest may go: its end, and the time holds in
+// flight need to land.
+func (w window) settled(p Policy) time.Time { return w.start.Add(p.StormWindow + p.Settle) }
 
 func (w window) head() ledger.Key {
 	return ledger.Key{PK: ledger.WindowPrefix + w.bucket, SK: "W#" + w.id}
@@ -77,6 +94,9 @@ func label(it ledger.Item) string {
 
 func (t *Tracker) windows() WindowDB { return t.opts.Windows }
 
+// ttl is when a window's items expire: with the ledger's evidence.
+func (t *Tracker) ttl(w window) int64 { return w.start.Add(t.opts.Ledger.Retention()).Unix() }
+
 // update runs one UpdateItem on a window item. Attribute names in expr
 // and cond are written plain; every one goes through a #placeholder, since
 // DynamoDB reserves many words (bucket, open...).
@@ -100,7 +120,7 @@ func (t *Tracker) update(ctx context.Context, k ledger.Key, expr string, names m
 var plainName = regexp.MustCompile(`(^|[^:#\w])([a-zA-Z][a-zA-Z0-9]*)\b`)
 
 var keywords = map[string]bool{"SET": true, "ADD": true, "REMOVE": true, "DELETE": true, "AND": true, "OR": true, "NOT": true,
-	"if_not_exists": true, "attribute_exists": true, "attribute_not_exists": true}
+	"if_not_exists": true, "attribute_exists": true, "attribute_not_exists": true, "size": true, "contains": true}
 
 func placeholders(expr string, names map[string]string) string {
 	return plainName.ReplaceAllStringFunc(expr, func(m string) string {
@@ -118,35 +138,38 @@ func n(v int64) types.AttributeValue  { return &types.AttributeValueMemberN{Valu
 func bs(b []byte) types.AttributeValue {
 	return &types.AttributeValueMemberBS{Value: [][]byte{b}}
 }
+func ss(v string) types.AttributeValue { return &types.AttributeValueMemberSS{Value: []string{v}} }
 
-// reserve counts a page in its bucket's window and returns how many the
-// window holds. The head enters the attention index, due when the window
-// has settled, so that a sweep sends its digest if it needs one.
-func (t *Tracker) reserve(ctx context.Context, w window) (int, error) {
-	end := w.start.Add(t.opts.Policy.StormWindow)
-	out, err := t.update(ctx, w.head(),
-		"ADD alerts :one SET bucket = :b, windowEnd = :end, ttl = :ttl, attn = if_not_exists(attn, :a), attnSince = if_not_exists(attnSince, :due)",
-		nil,
-		map[string]types.AttributeValue{":one": n(1), ":b": s(w.bucket), ":end": s(end.Format(time.RFC3339)),
-			":ttl": n(end.Add(400 * 24 * time.Hour).Unix()), ":a": s(ledger.AttnShard(w.head())), ":due": s(ledger.AttnTime(end.Add(t.opts.Policy.Settle)))},
-		"", types.ReturnValueUpdatedNew)
-	if err != nil {
-		return 0, fmt.Errorf("count a page for %s: %w", w.bucket, err)
-	}
-	var got struct {
-		Alerts int `dynamodbav:"alerts"`
-	}
-	if err := attributevalue.UnmarshalMap(out.Attributes, &got); err != nil {
-		return 0, err
-	}
-	return got.Alerts, nil
+func conflict(err error) bool {
+	var ccf *types.ConditionalCheckFailedException
+	return errors.As(err, &ccf)
 }
 
-// unreserve takes back a page that certainly did not go out. The count
-// only decides when a storm starts, so a lost correction errs towards a
-// digest, never towards a page too many.
-func (t *Tracker) unreserve(ctx context.Context, w window, cause error) {
-	if _, err := t.update(ctx, w.head(), "ADD alerts :minus", nil, map[string]types.AttributeValue{":minus": n(-1)}, "attribute_exists(pk)", types.ReturnValueNone); err != nil {
+// reserve counts a page in its bucket's window, under the claim's token,
+// unless the window already holds StormLimit pages: then it reports full.
+// A token counts once however often its write is retried. The head enters
+// the attention index, due when the window has settled, so that a sweep
+// sends its digest if it needs one.
+func (t *Tracker) reserve(ctx context.Context, w window, token string) (full bool, err error) {
+	end := w.start.Add(t.opts.Policy.StormWindow)
+	_, err = t.update(ctx, w.head(),
+		"ADD reserved :tok SET bucket = :b, windowEnd = :end, ttl = :ttl, attn = if_not_exists(attn, :a), attnSince = if_not_exists(attnSince, :due)",
+		nil,
+		map[string]types.AttributeValue{":tok": ss(token), ":t": s(token), ":limit": n(int64(t.opts.StormLimit)), ":b": s(w.bucket),
+			":end": s(end.Format(time.RFC3339)), ":ttl": n(t.ttl(w)), ":a": s(ledger.AttnShard(w.head())), ":due": s(ledger.AttnTime(w.settled(t.opts.Policy)))},
+		"attribute_not_exists(reserved) OR size(reserved) < :limit OR contains(reserved, :t)", types.ReturnValueNone)
+	switch {
+	case conflict(err):
+		return true, nil
+	case err != nil:
+		return false, fmt.Errorf("count a page for %s: %w", w.bucket, err)
+	}
+	return false, nil
+}
+
+// unreserve takes back a page that certainly did not go out.
+func (t *Tracker) unreserve(ctx context.Context, w window, token string, cause error) {
+	if _, err := t.update(ctx, w.head(), "DELETE reserved :tok", nil, map[string]types.AttributeValue{":tok": ss(token)}, "", types.ReturnValueNone); err != nil {
 		t.opts.Log.Warn("page count not corrected", "bucket", w.bucket, "window", w.id, "error", err, "cause", cause)
 	}
 }
@@ -179,47 +202,54 @@ func (t *Tracker) heldBefore(ctx context.Context, it ledger.Item, w window) (boo
 // window's sets first (idempotent), then the item.
 func (t *Tracker) holdBack(ctx context.Context, out *Outcome, w window) {
 	it := out.Item
-	if t.now().After(w.start.Add(t.opts.Policy.StormWindow + t.opts.Policy.Settle)) {
-		// The digest may be on its way; leave the claim, and the page goes
-		// in a later window.
-		t.unsent(ctx, out, fmt.Errorf("storm window %s closed before the hold", w.id), true)
+	kind := alert.Kind(it.AlertKind)
+	if t.now().After(w.settled(t.opts.Policy)) {
+		// Too late for this window's digest: the page goes in a later one.
+		token := it.Claim
+		t.finish(ctx, out, "put the page back", func(cur *ledger.Item, now time.Time) bool {
+			return t.opts.Policy.release(cur, token, now, now)
+		})
 		return
 	}
 	example := "s3://" + it.Bucket + "/" + it.ObjectKey + " -> " + it.Destination
 	if _, err := t.update(ctx, w.shard(ledger.Shard(it.Key)),
 		"ADD #label :h, open :h SET example = if_not_exists(example, :ex), bucket = :b, ttl = :ttl",
 		map[string]string{"#label": heldPrefix + label(it)},
-		map[string]types.AttributeValue{":h": bs(hashOf(it.Key)), ":ex": s(example), ":b": s(w.bucket), ":ttl": n(w.start.Add(400 * 24 * time.Hour).Unix())},
+		map[string]types.AttributeValue{":h": bs(hashOf(it.Key)), ":ex": s(example), ":b": s(w.bucket), ":ttl": n(t.ttl(w))},
 		"", types.ReturnValueNone); err != nil {
-		t.unsent(ctx, out, fmt.Errorf("hold back an alert for %s: %w", w.bucket, err), true)
+		// If the write may have landed, the item may be counted: the claim
+		// is left to its lease, and whoever takes it over finds out.
+		t.unsent(ctx, out, fmt.Errorf("hold back an alert for %s: %w", w.bucket, err), awscall.Rejected(err))
 		return
 	}
-	t.finishHold(ctx, out, w)
+	t.finishHold(ctx, out, w, kind)
 }
 
-func (t *Tracker) finishHold(ctx context.Context, out *Outcome, w window) {
+func (t *Tracker) finishHold(ctx context.Context, out *Outcome, w window, kind alert.Kind) {
 	token := out.Item.Claim
 	out.Held = true
-	t.opts.Log.Info("alert held for the storm digest", "bucket", out.Item.Bucket, "key", out.Item.ObjectKey, "kind", out.Item.AlertKind, "window", w.id)
+	t.opts.Log.Info("alert held for the storm digest", "bucket", out.Item.Bucket, "key", out.Item.ObjectKey, "kind", kind, "window", w.id)
 	t.finish(ctx, out, "record the hold", func(cur *ledger.Item, now time.Time) bool {
-		return t.opts.Policy.hold(cur, token, w.id, now)
+		return t.opts.Policy.hold(cur, token, w.id, kind, now)
 	})
 }
 
-// release takes a held item whose incident is over off its window's open
-// set, and makes the window due, so a sweep tells on-call once every
-// problem the digest counted is over.
+// release takes an item off the open set of the window it was held in:
+// its incident is over, or it was raised to a page of its own. The window
+// is then due, so a sweep tells on-call once every problem its digest
+// counted is over.
 func (t *Tracker) release(ctx context.Context, it ledger.Item) error {
-	w := window{bucket: it.Bucket, id: it.HeldIn}
-	w.start, _ = time.Parse(time.RFC3339, w.id)
-	if _, err := t.update(ctx, w.shard(ledger.Shard(it.Key)), "DELETE open :h", nil,
-		map[string]types.AttributeValue{":h": bs(hashOf(it.Key))}, "", types.ReturnValueNone); err != nil {
+	if it.HeldIn == legacyWindow {
+		return nil // the first release's windows kept no open set
+	}
+	w := windowOf(it.Bucket, it.HeldIn)
+	if _, err := t.update(ctx, w.shard(ledger.Shard(it.Key)), "DELETE open :h SET ttl = if_not_exists(ttl, :ttl)", nil,
+		map[string]types.AttributeValue{":h": bs(hashOf(it.Key)), ":ttl": n(t.ttl(w))}, "", types.ReturnValueNone); err != nil {
 		return fmt.Errorf("close a held alert in window %s: %w", w.id, err)
 	}
 	_, err := t.update(ctx, w.head(), "SET attnSince = :now", nil, map[string]types.AttributeValue{":now": s(ledger.AttnTime(t.now()))},
 		"attribute_exists(attn)", types.ReturnValueNone)
-	var ccf *types.ConditionalCheckFailedException
-	if err != nil && !errors.As(err, &ccf) {
+	if err != nil && !conflict(err) {
 		return fmt.Errorf("wake window %s: %w", w.id, err)
 	}
 	return nil
@@ -229,11 +259,11 @@ func (t *Tracker) release(ctx context.Context, it ledger.Item) error {
 type stormHead struct {
 	Bucket    string     `dynamodbav:"bucket"`
 	WindowEnd time.Time  `dynamodbav:"windowEnd"`
-	Alerts    int        `dynamodbav:"alerts"`
 	Digest    string     `dynamodbav:"digest"`
 	Claim     string     `dynamodbav:"claim"`
 	ClaimedAt *time.Time `dynamodbav:"claimedAt"`
-	Held      int        `dynamodbav:"held"`
+	// Examples and counts in c_<label> are the first release's.
+	Examples []string `dynamodbav:"examples"`
 }
 
 // Tally is what a window's shards hold.
@@ -242,10 +272,24 @@ type Tally struct {
 	Held     int
 	Open     int
 	Examples []string
+	// Legacy marks a window of the first release, which kept counts but no
+	// open set: its end is never told.
+	Legacy bool
 }
 
-func (t *Tracker) tally(ctx context.Context, w window) (Tally, error) {
+// severity ranks a label's kind, to count an item raised while held
+// under its latest, most severe label.
+func severity(label string) int {
+	kind, _, _ := strings.Cut(label, "/")
+	if alert.Kind(kind).Severity() == "critical" {
+		return 2
+	}
+	return 1
+}
+
+func (t *Tracker) tally(ctx context.Context, w window, head map[string]types.AttributeValue) (Tally, error) {
 	tl := Tally{Counts: map[string]int{}}
+	labels := map[string]string{} // hash -> its most severe label
 	p := dynamodb.NewQueryPaginator(t.windows(), &dynamodb.QueryInput{
 		TableName:                 aws.String(t.opts.Ledger.Table()),
 		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :sk)"),
@@ -262,8 +306,12 @@ func (t *Tracker) tally(ctx context.Context, w window) (Tally, error) {
 				set, ok := v.(*types.AttributeValueMemberBS)
 				switch {
 				case ok && strings.HasPrefix(name, heldPrefix):
-					tl.Counts[strings.TrimPrefix(name, heldPrefix)] += len(set.Value)
-					tl.Held += len(set.Value)
+					l := strings.TrimPrefix(name, heldPrefix)
+					for _, h := range set.Value {
+						if cur, seen := labels[string(h)]; !seen || severity(l) > severity(cur) {
+							labels[string(h)] = l
+						}
+					}
 				case ok && name == openAttr:
 					tl.Open += len(set.Value)
 				}
@@ -273,9 +321,26 @@ func (t *Tracker) tally(ctx context.Context, w window) (Tally, error) {
 			}
 		}
 	}
+	for _, l := range labels {
+		tl.Counts[l]++
+		tl.Held++
+	}
+	// The first release counted in c_<label> numbers on the head.
+	for name, v := range head {
+		if l, ok := strings.CutPrefix(name, legacyCount); ok {
+			var c int
+			if attributevalue.Unmarshal(v, &c) == nil && c > 0 {
+				tl.Counts[l] += c
+				tl.Held += c
+				tl.Legacy = true
+			}
+		}
+	}
 	slices.Sort(tl.Examples)
 	return tl, nil
 }
+
+const legacyCount = "c_"
 
 // Window settles a storm window the sweeper found due: it sends the
 // digest of the alerts held back there, once; then, once every one of
@@ -283,56 +348,84 @@ func (t *Tracker) tally(ctx context.Context, w window) (Tally, error) {
 // attention index when nothing more is owed.
 func (t *Tracker) Window(ctx context.Context, k ledger.Key) (Outcome, error) {
 	var out Outcome
-	raw, err := t.windows().GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(t.opts.Ledger.Table()), Key: k.AV(), ConsistentRead: aws.Bool(true)})
+	raw, err := t.head(ctx, k)
 	if err != nil {
-		return out, fmt.Errorf("read storm window %s: %w", k.SK, err)
+		return out, err
 	}
 	var h stormHead
-	if err := attributevalue.UnmarshalMap(raw.Item, &h); err != nil {
+	if err := attributevalue.UnmarshalMap(raw, &h); err != nil {
 		return out, err
 	}
-	w := window{bucket: strings.TrimPrefix(k.PK, ledger.WindowPrefix), id: strings.TrimPrefix(k.SK, "W#")}
-	w.start, _ = time.Parse(time.RFC3339, w.id)
+	w := windowOf(strings.TrimPrefix(k.PK, ledger.WindowPrefix), strings.TrimPrefix(k.SK, "W#"))
 	now := t.now()
-	if now.Before(w.start.Add(t.opts.Policy.StormWindow + t.opts.Policy.Settle)) {
+	if now.Before(w.settled(t.opts.Policy)) {
 		return out, nil
 	}
-	tl, err := t.tally(ctx, w)
+	tl, err := t.tally(ctx, w, raw)
 	if err != nil {
 		return out, err
 	}
-	lease := t.opts.Policy.Lease
-	claimedOut := h.ClaimedAt == nil || !now.Before(h.ClaimedAt.Add(lease))
+	tl.Examples = append(tl.Examples, h.Examples...)
+	tl.Examples = tl.Examples[:min(len(tl.Examples), 5)]
+	claimedOut := h.ClaimedAt == nil || !now.Before(h.ClaimedAt.Add(t.opts.Policy.Lease))
+	digest := alert.Digest{Bucket: w.bucket, WindowStart: w.start, Window: t.opts.Policy.StormWindow, Counts: tl.Counts, Examples: tl.Examples}
 	switch {
-	case h.Digest == "" && tl.Held == 0:
-		_, err := t.update(ctx, k, "REMOVE attn, attnSince", nil, nil, "attribute_not_exists(digest)", types.ReturnValueNone)
-		return out, ignoreConflict(err)
-	case h.Digest == "" || h.Digest == Sending && claimedOut:
-		return t.windowNotice(ctx, k, w, Sending, Sent, tl, out, func() alert.Message {
-			return alert.FormatDigest(alert.Digest{Bucket: w.bucket, WindowStart: w.start, Window: t.opts.Policy.StormWindow, Counts: tl.Counts, Examples: tl.Examples})
-		})
+	case (h.Digest == "" || h.Digest == legacyDue) && tl.Held == 0:
+		_, err := t.update(ctx, k, "REMOVE attn, attnSince", nil, map[string]types.AttributeValue{":legacy": s(legacyDue)},
+			"attribute_not_exists(digest) OR digest = :legacy", types.ReturnValueNone)
+		if err != nil && !conflict(err) {
+			return out, err
+		}
+		return out, nil
+	case h.Digest == "" || h.Digest == legacyDue || h.Digest == Sending && claimedOut:
+		done := Sent
+		if tl.Legacy {
+			done = Resolved // no open set to watch: its end is never told
+		}
+		return t.windowNotice(ctx, k, w, Sending, done, tl, out, alert.FormatDigest(digest))
 	case (h.Digest == Sent || h.Digest == Resolving && claimedOut) && tl.Open == 0:
-		return t.windowNotice(ctx, k, w, Resolving, Resolved, tl, out, func() alert.Message {
-			return alert.FormatDigestResolved(alert.Digest{Bucket: w.bucket, WindowStart: w.start, Window: t.opts.Policy.StormWindow, Counts: tl.Counts, Examples: tl.Examples})
-		})
-	case h.Digest == Sent:
-		// Held problems are still open: look again later.
+		return t.windowNotice(ctx, k, w, Resolving, Resolved, tl, out, alert.FormatDigestResolved(digest))
+	case h.Digest == Sent || h.Digest == Resolving:
+		// Held problems are still open, or a notice is in flight: look
+		// again later.
 		next := now.Add(backoff(now.Sub(w.start)))
-		_, err := t.update(ctx, k, "SET attnSince = :t", nil, map[string]types.AttributeValue{":t": s(ledger.AttnTime(next)), ":sent": s(Sent)}, "digest = :sent",
+		if h.Digest == Resolving {
+			next = h.ClaimedAt.Add(t.opts.Policy.Lease)
+		}
+		_, err := t.update(ctx, k, "SET attnSince = :t", nil, map[string]types.AttributeValue{":t": s(ledger.AttnTime(next)), ":d": s(h.Digest)}, "digest = :d",
 			types.ReturnValueNone)
-		return out, ignoreConflict(err)
+		if err != nil && !conflict(err) {
+			return out, err
+		}
+		return out, nil
+	case h.Digest == Sending:
+		return out, nil // its holder has the lease
 	}
-	return out, nil
+	// Resolved, or a state this version does not know: nothing is owed.
+	_, err = t.update(ctx, k, "REMOVE attn, attnSince", nil, nil, "", types.ReturnValueNone)
+	return out, err
+}
+
+// legacyDue is the first release's digest owed.
+const legacyDue = "DUE"
+
+func (t *Tracker) head(ctx context.Context, k ledger.Key) (map[string]types.AttributeValue, error) {
+	raw, err := t.windows().GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(t.opts.Ledger.Table()), Key: k.AV(), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return nil, fmt.Errorf("read storm window %s: %w", k.SK, err)
+	}
+	return raw.Item, nil
 }
 
 // windowNotice claims a window's notice, publishes it and records it: the
-// same claim, publish, confirm as an item's page, on the window's head.
-func (t *Tracker) windowNotice(ctx context.Context, k ledger.Key, w window, claiming, done string, tl Tally, out Outcome, msg func() alert.Message) (Outcome, error) {
+// same claim, publish, confirm as an item's page, on the window's head. A
+// write whose answer was lost is known by reading the head again.
+func (t *Tracker) windowNotice(ctx context.Context, k ledger.Key, w window, claiming, done string, tl Tally, out Outcome, msg alert.Message) (Outcome, error) {
 	now, token, lease := t.now(), ledger.NewID(), t.opts.Policy.Lease
 	from := map[string]string{Sending: "", Resolving: Sent}[claiming]
 	cond := "(digest = :claiming AND claimedAt < :expired)"
 	if from == "" {
-		cond += " OR attribute_not_exists(digest)"
+		cond += " OR attribute_not_exists(digest) OR digest = :legacy"
 	} else {
 		cond += " OR digest = :from"
 	}
@@ -340,16 +433,26 @@ func (t *Tracker) windowNotice(ctx context.Context, k ledger.Key, w window, clai
 		":tok": s(token), ":now": s(ledger.AttnTime(now)), ":due": s(ledger.AttnTime(now.Add(lease)))}
 	if from != "" {
 		values[":from"] = s(from)
+	} else {
+		values[":legacy"] = s(legacyDue)
 	}
 	if _, err := t.update(ctx, k, "SET digest = :claiming, claim = :tok, claimedAt = :now, attnSince = :due", nil, values, cond, types.ReturnValueNone); err != nil {
-		return out, ignoreConflict(err)
+		if !conflict(err) {
+			return out, err
+		}
+		if mine, rerr := t.holds(ctx, k, token); rerr != nil || !mine {
+			return out, rerr // another sender holds it
+		}
 	}
 	kind := alert.KindDigest
 	if claiming == Resolving {
 		kind = alert.KindResolved
 	}
-	refused, err := t.opts.Publisher.Publish(ctx, msg())
-	out.Refused = refused
+	refused, err := t.opts.Publisher.Publish(ctx, msg)
+	if refused != nil {
+		out.Refused = true
+		t.opts.Log.Error("SNS refused the storm notice; it was sent again without its subject and attributes", "bucket", w.bucket, "window", w.id, "error", refused)
+	}
 	if err != nil {
 		out.SendErr = err
 		t.opts.Log.Error("storm notice not sent; a later sweep sends it", "bucket", w.bucket, "window", w.id, "kind", kind, "error", err)
@@ -375,16 +478,27 @@ func (t *Tracker) windowNotice(ctx context.Context, k ledger.Key, w window, clai
 		case <-time.After(delay):
 		}
 	}
-	if err != nil {
-		out.SendErr = fmt.Errorf("record the storm notice of window %s: %w", w.id, ignoreConflict(err))
+	switch {
+	case conflict(err):
+		// The answer of a write that landed was lost, or the claim was
+		// taken over after its lease: either way, not this sender's to do.
+		if raw, rerr := t.head(ctx, k); rerr == nil {
+			if d, _ := raw["digest"].(*types.AttributeValueMemberS); d == nil || d.Value != done {
+				t.opts.Log.Warn("the storm notice's claim was taken over before it was recorded", "bucket", w.bucket, "window", w.id)
+			}
+		}
+	case err != nil:
+		out.SendErr = fmt.Errorf("record the storm notice of window %s: %w", w.id, err)
 	}
 	return out, nil
 }
 
-func ignoreConflict(err error) error {
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return nil
+// holds reports whether a window's head is claimed by token.
+func (t *Tracker) holds(ctx context.Context, k ledger.Key, token string) (bool, error) {
+	raw, err := t.head(ctx, k)
+	if err != nil {
+		return false, err
 	}
-	return err
+	c, _ := raw["claim"].(*types.AttributeValueMemberS)
+	return c != nil && c.Value == token, nil
 }

@@ -13,11 +13,11 @@ import (
 	"github.com/replaudit/replaudit/internal/ledger"
 )
 
-// Publisher sends a message to on-call. refused reports that SNS refused
-// its first form for good, so it went (or failed) without the parts that
-// could offend.
+// Publisher sends a message to on-call. refused, when not nil, is SNS's
+// refusal of the message's first form: it went (or failed) without the
+// parts that could offend.
 type Publisher interface {
-	Publish(ctx context.Context, m alert.Message) (refused bool, err error)
+	Publish(ctx context.Context, m alert.Message) (refused, err error)
 }
 
 // Options configure a Tracker.
@@ -118,27 +118,59 @@ func (t *Tracker) Settle(ctx context.Context, f audit.Finding, guess Guess) (Out
 			return Outcome{}, err
 		}
 	}
-	return t.settle(ctx, f, cur, false)
+	out, err := t.settle(ctx, ledger.KeyOf(f.Bucket, f.Key, f.VersionID, f.Destination), f, cur, false)
+	if err == nil && f.Verdict == audit.CannotVerify && out.Item.Verdict == audit.CannotVerify {
+		err = t.blind(ctx, f, &out)
+	}
+	return out, err
+}
+
+// blind records a finding that replaudit may not read a destination in
+// the destination's one CANNOT_VERIFY incident: a read, and a write only
+// when the incident opens or the reason changes.
+func (t *Tracker) blind(ctx context.Context, f audit.Finding, out *Outcome) error {
+	k := ledger.BlindKey(f.Bucket, f.Destination)
+	var cur *ledger.Item
+	switch it, err := t.opts.Ledger.Get(ctx, k); {
+	case err == nil:
+		cur = &it
+	case !errors.Is(err, ledger.ErrNotFound):
+		return err
+	}
+	b, err := t.settle(ctx, k, f, cur, false)
+	out.Published = append(out.Published, b.Published...)
+	out.Held, out.Refused = out.Held || b.Held, out.Refused || b.Refused
+	if out.SendErr == nil {
+		out.SendErr = b.SendErr
+	}
+	return err
 }
 
 // Recheck records a sweeper's new check of an item it read from the
 // attention index, moving the item's schedule even when nothing changed.
 func (t *Tracker) Recheck(ctx context.Context, it ledger.Item, f audit.Finding) (Outcome, error) {
-	return t.settle(ctx, f, &it, true)
+	if ledger.IsBlind(it) && f.Verdict != audit.CannotVerify {
+		// The example object could be read: so can the destination.
+		f.Verdict, f.Detail, f.FailureReason = audit.Verified, "replaudit can read "+f.Destination+" again.", ""
+	}
+	return t.settle(ctx, it.Key, f, &it, true)
 }
 
-func (t *Tracker) settle(ctx context.Context, f audit.Finding, guess *ledger.Item, recheck bool) (Outcome, error) {
+func (t *Tracker) settle(ctx context.Context, k ledger.Key, f audit.Finding, guess *ledger.Item, recheck bool) (Outcome, error) {
 	now := t.now()
 	token := ledger.NewID()
 	var claimed bool
 	var before audit.Verdict
 	p := t.opts.Policy
-	it, wrote, err := t.opts.Ledger.Change(ctx, ledger.KeyOf(f.Bucket, f.Key, f.VersionID, f.Destination), guess, func(cur *ledger.Item) (ledger.Item, bool, error) {
+	it, wrote, err := t.opts.Ledger.Change(ctx, k, guess, func(cur *ledger.Item) (ledger.Item, bool, error) {
 		before = ""
 		if cur != nil {
 			before = cur.Verdict
 		}
 		next, news := t.opts.Ledger.Apply(cur, f)
+		if ledger.IsBlind(ledger.Item{Key: k}) {
+			next.Key, next.Day, next.DayShard = k, "", "" // not an object version: out of the day index
+		}
 		p.observe(&next, now, f.AwaitingReason)
 		claimed = p.claim(&next, token, now)
 		// A finding that tells nothing new and moves nothing writes
@@ -185,6 +217,13 @@ func (t *Tracker) Resend(ctx context.Context, it ledger.Item) (Outcome, error) {
 	return out, nil
 }
 
+// HasReason reports whether the ledger already holds a finding's FAILED
+// with S3's reason: then there is nothing to wait for.
+func (t *Tracker) HasReason(ctx context.Context, f audit.Finding) bool {
+	it, err := t.opts.Ledger.Get(ctx, ledger.KeyOf(f.Bucket, f.Key, f.VersionID, f.Destination))
+	return err == nil && it.Verdict == audit.Failed && it.FailureReason != ""
+}
+
 // Claimable reports whether an item owes a notice that may be claimed now.
 func (t *Tracker) Claimable(it ledger.Item) bool { return t.opts.Policy.claimable(it, t.now()) }
 
@@ -203,35 +242,69 @@ func (t *Tracker) page(ctx context.Context, out *Outcome) {
 	it := out.Item
 	token, kind := it.Claim, alert.Kind(it.AlertKind)
 	w := t.window(it)
-	if took, err := t.heldBefore(ctx, it, w); err != nil {
+	took, err := t.heldBefore(ctx, it, w)
+	switch {
+	case err != nil:
 		t.unsent(ctx, out, err, false)
 		return
-	} else if took {
-		t.finishHold(ctx, out, w)
+	case took:
+		t.finishHold(ctx, out, w, kind)
 		return
+	case it.Retaken && KindOf(it) == "":
+		// Taken over from a holder that stopped, and over since: that
+		// holder may have paged, so a resolved notice, not a page.
+		t.finish(ctx, out, "close the page no longer needed", func(cur *ledger.Item, now time.Time) bool {
+			return t.opts.Policy.abandon(cur, token, now)
+		})
+		return
+	case t.now().After(w.settled(t.opts.Policy)):
+		// The claim's window has had its digest: count the page in today's.
+		w = t.windowAt(it.Bucket, t.now())
 	}
-	n, err := t.reserve(ctx, w)
+	if it.HeldIn != "" {
+		// A held item raised to a page leaves the window it was held in.
+		if err := t.release(ctx, it); err != nil {
+			t.unsent(ctx, out, err, true)
+			return
+		}
+	}
+	full, err := t.reserve(ctx, w, token)
 	if err != nil {
 		t.unsent(ctx, out, err, true)
 		return
 	}
-	if n > t.opts.StormLimit {
+	if full {
 		t.holdBack(ctx, out, w)
 		return
 	}
 	msg := alert.Format(alert.Notice{Finding: it.Finding(), Kind: kind, Since: openedAt(it), Now: t.now(), SourceRegion: it.SourceRegion})
-	refused, err := t.opts.Publisher.Publish(ctx, msg)
-	out.Refused = refused
-	if err != nil {
-		t.unreserve(ctx, w, err)
+	if err := t.publish(ctx, out, msg, kind); err != nil {
+		t.unreserve(ctx, w, token, err)
 		t.unsent(ctx, out, err, awscall.Rejected(err) || errors.Is(err, alert.ErrRefused))
 		return
 	}
-	out.Published = append(out.Published, kind)
-	t.opts.Log.Info("alert published", "bucket", it.Bucket, "key", it.ObjectKey, "versionId", it.VersionID, "destination", it.Destination, "kind", kind)
 	t.finish(ctx, out, "record the page", func(cur *ledger.Item, now time.Time) bool {
 		return t.opts.Policy.confirm(cur, token, kind, now)
 	})
+}
+
+// publish sends one message, and logs it. A message SNS refused in its
+// first form and took without its subject and attributes is logged as an
+// error, so the refusal is seen even though on-call was told.
+func (t *Tracker) publish(ctx context.Context, out *Outcome, m alert.Message, kind alert.Kind) error {
+	refused, err := t.opts.Publisher.Publish(ctx, m)
+	it := out.Item
+	if refused != nil {
+		out.Refused = true
+		t.opts.Log.Error("SNS refused the alert; it was sent again without its subject and attributes", "bucket", it.Bucket, "key", it.ObjectKey,
+			"destination", it.Destination, "kind", kind, "subject", m.Subject, "error", refused)
+	}
+	if err != nil {
+		return err
+	}
+	out.Published = append(out.Published, kind)
+	t.opts.Log.Info("alert published", "bucket", it.Bucket, "key", it.ObjectKey, "versionId", it.VersionID, "destination", it.Destination, "kind", kind)
+	return nil
 }
 
 // resolve sends the resolved notice out.Item's claim holds. A held item's
@@ -246,14 +319,12 @@ func (t *Tracker) resolve(ctx context.Context, out *Outcome) {
 			return
 		}
 	} else {
-		refused, err := t.opts.Publisher.Publish(ctx, alert.Format(alert.Notice{Finding: it.Finding(), Kind: alert.KindResolved,
-			Incident: alert.Kind(it.AlertKind), Since: openedAt(it), Now: t.now(), SourceRegion: it.SourceRegion}))
-		out.Refused = refused
-		if err != nil {
+		msg := alert.Format(alert.Notice{Finding: it.Finding(), Kind: alert.KindResolved, Incident: alert.Kind(it.AlertKind), Since: openedAt(it),
+			Now: t.now(), SourceRegion: it.SourceRegion})
+		if err := t.publish(ctx, out, msg, alert.KindResolved); err != nil {
 			t.unsent(ctx, out, err, awscall.Rejected(err) || errors.Is(err, alert.ErrRefused))
 			return
 		}
-		out.Published = append(out.Published, alert.KindResolved)
 	}
 	t.finish(ctx, out, "record the resolved notice", func(cur *ledger.Item, now time.Time) bool {
 		return t.opts.Policy.confirm(cur, token, alert.KindResolved, now)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -22,6 +23,7 @@ type DynamoDB interface {
 	PutItem(context.Context, *dynamodb.PutItemInput, ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
 }
 
 // Index names.
@@ -75,6 +77,9 @@ func New(o Options, optFns ...func(*Options)) (*Ledger, error) {
 
 // Now is the ledger's clock.
 func (l *Ledger) Now() time.Time { return l.opts.Clock().UTC() }
+
+// Retention is how long items are kept.
+func (l *Ledger) Retention() time.Duration { return l.opts.Retention }
 
 // Table is the table's name.
 func (l *Ledger) Table() string { return l.opts.Table }
@@ -187,8 +192,8 @@ type Item struct {
 	Attn    string `dynamodbav:"attn,omitempty"`
 	AttnDue string `dynamodbav:"attnSince,omitempty"`
 
-	Day      string `dynamodbav:"day"`
-	DayShard string `dynamodbav:"dayShard"`
+	Day      string `dynamodbav:"day,omitempty"`
+	DayShard string `dynamodbav:"dayShard,omitempty"`
 	TTL      int64  `dynamodbav:"ttl"`
 	// Rev counts the item's writes; each write is conditional on it, so
 	// that no two writers both think they moved the item. WriteID names the
@@ -490,6 +495,58 @@ func (l *Ledger) query(ctx context.Context, what string, in *dynamodb.QueryInput
 	return nil
 }
 
+// Orphans reads one page of object items that an open verdict should keep
+// in the attention index and that are not there: the first release took
+// paged incidents out of it. It reads from after (a key, or nil for the
+// start), at most limit items examined, and returns where to go on, or
+// nil at the end of the table.
+func (l *Ledger) Orphans(ctx context.Context, after *Key, limit int32, fn func(Item) error) (*Key, error) {
+	open := []types.AttributeValue{}
+	for _, v := range audit.Verdicts {
+		if v.Open() {
+			open = append(open, &types.AttributeValueMemberS{Value: string(v)})
+		}
+	}
+	values := map[string]types.AttributeValue{":o": &types.AttributeValueMemberS{Value: "O#"}}
+	var in []string
+	for i, v := range open {
+		name := fmt.Sprintf(":v%d", i)
+		values[name] = v
+		in = append(in, name)
+	}
+	scan := &dynamodb.ScanInput{
+		TableName:                 aws.String(l.opts.Table),
+		FilterExpression:          aws.String("begins_with(pk, :o) AND attribute_not_exists(attn) AND verdict IN (" + strings.Join(in, ", ") + ")"),
+		ExpressionAttributeValues: values,
+		Limit:                     aws.Int32(limit),
+		ConsistentRead:            aws.Bool(true),
+	}
+	if after != nil {
+		scan.ExclusiveStartKey = after.AV()
+	}
+	out, err := l.opts.DB.Scan(ctx, scan)
+	if err != nil {
+		return nil, fmt.Errorf("scan for items out of the attention index: %w", err)
+	}
+	for _, raw := range out.Items {
+		it, err := decode(raw)
+		if err != nil {
+			return nil, err
+		}
+		if err := fn(it); err != nil {
+			return nil, err
+		}
+	}
+	if len(out.LastEvaluatedKey) == 0 {
+		return nil, nil
+	}
+	var next Key
+	if err := attributevalue.UnmarshalMap(out.LastEvaluatedKey, &next); err != nil {
+		return nil, fmt.Errorf("decode where the scan stopped: %w", err)
+	}
+	return &next, nil
+}
+
 // Object streams every item of one object: each version and destination,
 // or only those of versionID when it is not empty.
 func (l *Ledger) Object(ctx context.Context, bucket, key, versionID string, fn func(Item) error) error {
@@ -506,6 +563,19 @@ func (l *Ledger) Object(ctx context.Context, bucket, key, versionID string, fn f
 	}
 	return l.query(ctx, "s3://"+bucket+"/"+key, in, fn)
 }
+
+// BlindKey is the item of a destination replaudit may not read: its one
+// CANNOT_VERIFY incident, whatever the number of objects it hides. It
+// names an example object, which the sweeper checks again.
+func BlindKey(bucket, destination string) Key {
+	return Key{PK: blindPrefix + bucket, SK: "D#" + destination}
+}
+
+const blindPrefix = "BLIND#"
+
+// IsBlind reports whether an item is a destination's CANNOT_VERIFY
+// incident rather than an object version.
+func IsBlind(it Item) bool { return strings.HasPrefix(it.PK, blindPrefix) }
 
 // WindowPrefix starts the partition key of storm windows, which package
 // incident keeps in the ledger table beside the items.

@@ -125,7 +125,7 @@ func Start(ctx context.Context, sb *sandbox.Sandbox, o Options) (*Plane, error) 
 	if p.Parts, err = env.Wire(cfg, *c, o.Log, o.Clock); err != nil {
 		return nil, err
 	}
-	if p.Handler, err = auditor.New(auditor.Options{Checker: p.Checker, Tracker: p.Tracker, Concurrency: c.Concurrency, Log: o.Log, Metrics: o.Metrics}); err != nil {
+	if p.Handler, err = auditor.New(auditor.Options{Checker: p.Checker, Tracker: p.Tracker, Concurrency: c.Concurrency, Log: o.Log, Metrics: o.Metrics, Clock: o.Clock}); err != nil {
 		return nil, err
 	}
 	if p.Sweeper, err = sweep.New(sweep.Options{Checker: p.Checker, Ledger: p.Ledger, Tracker: p.Tracker, Concurrency: c.Concurrency, Log: o.Log, Metrics: o.Metrics}); err != nil {

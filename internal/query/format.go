@@ -16,12 +16,15 @@ import (
 
 // Row is one item as auditors see it, in every format.
 type Row struct {
-	Bucket           string   `json:"bucket"`
-	Key              string   `json:"key"`
-	VersionID        string   `json:"versionId"`
-	Destination      string   `json:"destination"`
-	Verdict          string   `json:"verdict"`
-	EventTime        string   `json:"eventTime"`
+	Bucket      string `json:"bucket"`
+	Key         string `json:"key"`
+	VersionID   string `json:"versionId"`
+	Destination string `json:"destination"`
+	Verdict     string `json:"verdict"`
+	EventTime   string `json:"eventTime"`
+	// EventTimeClamped: the event said the version was written in the
+	// future; EventTime is when it was first checked instead.
+	EventTimeClamped bool     `json:"eventTimeClamped,omitempty"`
 	FirstSeen        string   `json:"firstSeen"`
 	LastChecked      string   `json:"lastChecked"`
 	Checks           int      `json:"checks"`
@@ -45,7 +48,7 @@ func stamp(t time.Time) string {
 // RowOf turns an item into a row.
 func RowOf(it ledger.Item) Row {
 	r := Row{Bucket: it.Bucket, Key: it.ObjectKey, VersionID: it.VersionID, Destination: it.Destination,
-		Verdict: string(it.Verdict), EventTime: stamp(it.EventTime), FirstSeen: stamp(it.FirstSeen),
+		Verdict: string(it.Verdict), EventTime: stamp(it.EventTime), EventTimeClamped: it.EventTimeClamped, FirstSeen: stamp(it.FirstSeen),
 		LastChecked: stamp(it.LastChecked), Checks: it.Checks, LagSeconds: it.LagSeconds,
 		FailureReason: it.FailureReason, Alert: it.Alert, Detail: it.Detail}
 	if rep := it.Replica; rep != nil {
@@ -122,7 +125,7 @@ func (t *tableWriter) Write(r Row) error {
 
 func (t *tableWriter) Close() error { return t.tw.Flush() }
 
-var csvHeader = []string{"bucket", "key", "versionId", "destination", "verdict", "eventTime", "firstSeen", "lastChecked",
+var csvHeader = []string{"bucket", "key", "versionId", "destination", "verdict", "eventTime", "eventTimeClamped", "firstSeen", "lastChecked",
 	"checks", "lagSecondsAtMost", "failureReason", "replicaVersionId", "replicaETag", "replicaChecksum", "verifiedAt", "alert", "detail"}
 
 type csvWriter struct{ cw *csv.Writer }
@@ -143,7 +146,7 @@ func (c *csvWriter) Write(r Row) error {
 	if r.LagSeconds != nil {
 		lagS = strconv.FormatFloat(*r.LagSeconds, 'f', 3, 64)
 	}
-	return c.cw.Write([]string{cell(r.Bucket), cell(r.Key), cell(r.VersionID), cell(r.Destination), r.Verdict, r.EventTime, r.FirstSeen,
+	return c.cw.Write([]string{cell(r.Bucket), cell(r.Key), cell(r.VersionID), cell(r.Destination), r.Verdict, r.EventTime, strconv.FormatBool(r.EventTimeClamped), r.FirstSeen,
 		r.LastChecked, strconv.Itoa(r.Checks), lagS, cell(r.FailureReason), cell(r.ReplicaVersionID), cell(r.ReplicaETag), cell(r.ReplicaChecksum),
 		r.VerifiedAt, r.Alert, cell(r.Detail)})
 }

@@ -17,30 +17,16 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/replaudit/replaudit/internal/alert"
-	"github.com/replaudit/replaudit/internal/audit"
 	"github.com/replaudit/replaudit/internal/incident"
 )
 
-func (w *world) longPending(key string) audit.Finding {
-	f := w.failed(key)
-	f.Verdict, f.LongPending, f.FailureReason, f.Detail = audit.Pending, true, "", ""
-	return f
-}
-
-func (w *world) mustSettle(f audit.Finding) {
-	w.t.Helper()
-	if err := w.settle(context.Background(), f); err != nil {
-		w.t.Fatal(err)
-	}
-}
-
-// Review 2: a held warning that becomes critical in a later window is paged
+// a held warning that becomes critical in a later window is paged
 // there, and its HeldIn is cleared (observe, Held + upgrade), but its hash
 // stays in the first window's open set: when it ends, its resolved notice
 // goes to on-call directly and nothing takes it off that set. The first
 // window's "storm is over" notice never goes out, and its head stays in
 // the attention index for good.
-func TestReview2AHeldWarningUpgradedLaterStillEndsItsStorm(t *testing.T) {
+func TestAHeldWarningUpgradedLaterStillEndsItsStorm(t *testing.T) {
 	sb := sharedSandbox(t)
 	w := newWorld(t, sb, 1)
 	w.mustSettle(w.longPending("a")) // paged: the window's one page
@@ -72,11 +58,11 @@ func TestReview2AHeldWarningUpgradedLaterStillEndsItsStorm(t *testing.T) {
 	}
 }
 
-// Review 2: "A digest counts each held-back item exactly once." A held
+// "A digest counts each held-back item exactly once." A held
 // warning that becomes critical in the same window is held again under
 // the new label; the window's sets hold its hash twice and the digest
 // counts one item as two problems.
-func TestReview2ADigestCountsAnUpgradedHeldItemOnce(t *testing.T) {
+func TestADigestCountsAnUpgradedHeldItemOnce(t *testing.T) {
 	sb := sharedSandbox(t)
 	w := newWorld(t, sb, 1)
 	w.mustSettle(w.longPending("a"))
@@ -115,11 +101,11 @@ func (r *refusingSNS) Publish(ctx context.Context, in *sns.PublishInput, _ ...fu
 	return &sns.PublishOutput{MessageId: aws.String("m")}, nil
 }
 
-// Review 2: "A publish that SNS refuses for a reason that will not pass
+// "A publish that SNS refuses for a reason that will not pass
 // (4xx) is logged as an error, counted in a metric with an alarm, and sent
 // without the offending part." It is sent again and counted, but when the
 // plain form goes through, nothing is logged above INFO.
-func TestReview2ARefusedPageIsLoggedAsAnError(t *testing.T) {
+func TestARefusedPageIsLoggedAsAnError(t *testing.T) {
 	sb := sharedSandbox(t)
 	w := newWorld(t, sb, 20)
 	f := w.failed("k")

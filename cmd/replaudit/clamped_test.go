@@ -10,11 +10,11 @@ import (
 	"github.com/replaudit/replaudit/internal/audit"
 )
 
-// Review 2: "Times in the future are clamped, and recorded as such." The
+// "Times in the future are clamped, and recorded as such." The
 // ledger item carries eventTimeClamped, but no auditor-facing output says
 // so: status shows the clamped time as "written", and list, export and
 // status --format json have no field for it.
-func TestReview2AClampedEventTimeIsShownAsSuch(t *testing.T) {
+func TestAClampedEventTimeIsShownAsSuch(t *testing.T) {
 	env := seeded(t, audit.Finding{Bucket: "acme-data", Key: "from-the-future", VersionID: "v9", Destination: "acme-dr", Verdict: audit.Pending,
 		EventTime: time.Date(2026, 11, 19, 10, 0, 0, 0, time.UTC), EventTimeClamped: true})
 	for _, args := range [][]string{

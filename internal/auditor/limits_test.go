@@ -23,14 +23,14 @@ func createdBody(key, version string) string {
 		time.Now().UTC().Format(time.RFC3339Nano), key, version)
 }
 
-// Review 2: "A permanent error is retried like a transient one" was a
+// "A permanent error is retried like a transient one" was a
 // defect; "a message that can never succeed is logged and counted once,
 // not retried five times", and "transient or permanent comes from the
 // SDK's retry classification". A source whose configuration the auditor
 // may not read (403 AccessDenied, which the SDK never retries) goes back
 // to SQS, five times, then to the DLQ: the handler never asks
 // awscall.Transient.
-func TestReview2APermanentErrorIsNotRetried(t *testing.T) {
+func TestAPermanentErrorIsNotRetried(t *testing.T) {
 	st := newStack(t, stackOptions{stormLimit: 20, rules: dests("dst")})
 	v := st.put(t, "k", "x")
 	_ = st.Sandbox.InjectFault(sandbox.Fault{Bucket: "src", Kind: sandbox.FaultForbid})
@@ -45,13 +45,13 @@ func TestReview2APermanentErrorIsNotRetried(t *testing.T) {
 	}
 }
 
-// Review 2: "A destination that cannot be read for a permanent reason (403,
+// "A destination that cannot be read for a permanent reason (403,
 // no such bucket) becomes one 'cannot verify' incident with the cause and
 // the fix." The README: "one warning with the permission to grant,
 // re-checked daily". Each object version is its own incident: one
 // forbidden destination pages once per object (then a digest per storm
 // window, forever), and is re-checked every 5 minutes in its first hour.
-func TestReview2AForbiddenDestinationIsOneIncident(t *testing.T) {
+func TestAForbiddenDestinationIsOneIncident(t *testing.T) {
 	st := newStack(t, stackOptions{stormLimit: 20, rules: dests("dst")})
 	_ = st.Sandbox.InjectFault(sandbox.Fault{Bucket: "dst", Kind: sandbox.FaultForbid})
 	st.run(t)
@@ -66,6 +66,10 @@ func TestReview2AForbiddenDestinationIsOneIncident(t *testing.T) {
 			return it.Verdict == audit.CannotVerify && it.Alert != "DUE" && it.Alert != "SENDING"
 		})
 	}
+	sandboxtest.Eventually(t, 5*time.Second, "the destination's incident paged", func() bool {
+		it, err := st.Ledger.Get(context.Background(), ledger.BlindKey("src", "dst"))
+		return err == nil && it.Alert == incident.Sent
+	})
 	if n := len(st.alerts("CANNOT_VERIFY")); n != 1 {
 		t.Errorf("one destination replaudit may not read: %d CANNOT_VERIFY pages, want 1 incident", n)
 	}
@@ -83,20 +87,20 @@ type breakAfterPublish struct {
 	sb    *sandbox.Sandbox
 }
 
-func (b breakAfterPublish) Publish(ctx context.Context, m alert.Message) (bool, error) {
+func (b breakAfterPublish) Publish(ctx context.Context, m alert.Message) (error, error) {
 	refused, err := b.inner.Publish(ctx, m)
 	_ = b.sb.InjectFault(sandbox.Fault{Service: "dynamodb", Kind: sandbox.FaultUnavailable, Millis: 8000})
 	return refused, err
 }
 
-// Review 2: "The handler stops starting records when the deadline nears"
+// "The handler stops starting records when the deadline nears"
 // and "after a publish, retry the ledger write within the invocation's
 // remaining time". The retry loop (incident.Tracker.finish) stops only on
 // ctx.Done: awscall gives each try three quarters of what remains and
 // ErrNoTimeLeft counts as transient, so the handler answers at its
 // deadline, which on Lambda is a timeout of the whole batch, the messages
 // already settled included.
-func TestReview2TheHandlerAnswersBeforeItsDeadline(t *testing.T) {
+func TestTheHandlerAnswersBeforeItsDeadline(t *testing.T) {
 	st := newStack(t, stackOptions{stormLimit: 20, rules: dests("dst")})
 	_ = st.Sandbox.InjectFault(sandbox.Fault{Bucket: "dst", Kind: sandbox.FaultDeny})
 	v := st.put(t, "k", "x")

