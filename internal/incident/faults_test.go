@@ -550,3 +550,74 @@ func TestASweepsWholeRunSurvivesAStopBetweenAnyTwoCalls(t *testing.T) {
 		},
 	})
 }
+
+func TestAPageOwedAndOverFirstSurvivesAStopBetweenAnyTwoCalls(t *testing.T) {
+	// DUE -> RESOLVED: SNS could not take the page, and the problem ended
+	// before the next try: nothing to tell.
+	under(t, transition{
+		prepare: func(w *world) {
+			f := w.failed("k")
+			_ = w.sb.InjectFault(sandbox.Fault{Service: "sns", Kind: sandbox.FaultUnavailable})
+			if err := w.settle(context.Background(), f); err != nil {
+				w.t.Fatal(err)
+			}
+			w.sb.ClearFaultsMatching(sandbox.Fault{Service: "sns"})
+			w.redrive()
+		},
+		step:      func(ctx context.Context, w *world) error { return w.settle(ctx, w.verified("k")) },
+		redeliver: func(ctx context.Context, w *world) { _ = w.settle(ctx, w.verified("k")) },
+		check: func(w *world, window bool) {
+			if it := w.item("k"); it.Alert != incident.Resolved || it.Pages != 0 || it.Attn != "" {
+				w.t.Errorf("got alert %q, %d pages, attention %q; want RESOLVED, never paged, out of the index", it.Alert, it.Pages, it.Attn)
+			}
+			if n := w.messages(""); n != 0 {
+				w.t.Errorf("%d messages for a problem over before its page: %q", n, w.subjects())
+			}
+		},
+	})
+}
+
+func TestARaisedIncidentSurvivesAStopBetweenAnyTwoCalls(t *testing.T) {
+	// SENT -> DUE: a long-PENDING warning went out, then S3 says FAILED.
+	under(t, transition{
+		prepare: func(w *world) {
+			if err := w.settle(context.Background(), w.longPending("k")); err != nil || w.item("k").Alert != incident.Sent {
+				w.t.Fatalf("prepare: %v", err)
+			}
+		},
+		step:      func(ctx context.Context, w *world) error { return w.settle(ctx, w.failed("k")) },
+		redeliver: func(ctx context.Context, w *world) { _ = w.settle(ctx, w.failed("k")) },
+		check: func(w *world, window bool) {
+			if it := w.item("k"); it.Verdict != audit.Failed || it.Alert != incident.Sent || it.AlertKind != "FAILED" {
+				w.t.Errorf("got %s alert %q kind %q, want FAILED, SENT as FAILED", it.Verdict, it.Alert, it.AlertKind)
+			}
+			pages(w, "[WARNING] LONG_PENDING", false)
+			pages(w, "[CRITICAL] FAILED", window)
+		},
+	})
+}
+
+func TestAResolvedNoticeSNSDoesNotTakeSurvivesAStopBetweenAnyTwoCalls(t *testing.T) {
+	// RESOLVING -> RESOLVE_DUE: SNS refuses the resolved notice for a while.
+	under(t, transition{
+		prepare: func(w *world) {
+			if err := w.settle(context.Background(), w.failed("k")); err != nil || w.item("k").Alert != incident.Sent {
+				w.t.Fatalf("prepare: %v", err)
+			}
+			w.redrive()
+			_ = w.sb.InjectFault(sandbox.Fault{Service: "sns", Kind: sandbox.FaultUnavailable})
+		},
+		step: func(ctx context.Context, w *world) error {
+			err := w.settle(ctx, w.verified("k"))
+			w.sb.ClearFaultsMatching(sandbox.Fault{Service: "sns", Kind: sandbox.FaultUnavailable})
+			return err
+		},
+		redeliver: func(ctx context.Context, w *world) { _ = w.settle(ctx, w.verified("k")) },
+		check: func(w *world, window bool) {
+			if it := w.item("k"); it.Alert != incident.Resolved {
+				w.t.Errorf("got alert %q, want RESOLVED", it.Alert)
+			}
+			pages(w, "[INFO] RESOLVED", window)
+		},
+	})
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/replaudit/replaudit/internal/alert"
 	"github.com/replaudit/replaudit/internal/audit"
 	"github.com/replaudit/replaudit/internal/auditor"
 	"github.com/replaudit/replaudit/internal/env"
@@ -174,22 +175,23 @@ func (r *run) notices() []notice {
 	return out
 }
 
-// expect is what a scenario promises once everything is quiet.
+// expect is what a scenario promises while its faults last.
 type expect struct {
-	// paged reports whether an item's destination is one whose problem
-	// pages (or goes into a digest).
-	problem func(dest string) bool
+	// incident is the incident each item of a destination must be in,
+	// alerted (paged, or counted in a digest); "" for none at all.
+	incident func(dest string) alert.Kind
 	// neverFailed lists destinations that must never be recorded FAILED.
 	neverFailed []string
 }
 
-// checkAlerted asserts, while the problems last: no problem without an
-// alert (paged, or counted in a digest), and no destination FAILED that
-// must never be.
+func want(k alert.Kind) func(string) alert.Kind { return func(string) alert.Kind { return k } }
+
+// checkAlerted asserts, while the problems last, item by item: each is in
+// the incident its destination's fault makes, and alerted; no problem
+// without an alert; no destination FAILED that must never be.
 func (r *run) checkAlerted(e expect) {
 	r.t.Helper()
 	items := r.items()
-	problems := 0
 	for id, it := range items {
 		for _, h := range it.History {
 			for _, d := range e.neverFailed {
@@ -198,16 +200,14 @@ func (r *run) checkAlerted(e expect) {
 				}
 			}
 		}
-		if incident.KindOf(it) == "" {
+		got, wanted := incident.KindOf(it), e.incident(it.Destination)
+		if got != wanted {
+			r.t.Errorf("%s: %s (incident %q), want incident %q (%s)", id, it.Verdict, got, wanted, it.Detail)
 			continue
 		}
-		problems++
-		if it.Pages == 0 && it.HeldIn == "" {
+		if got != "" && it.Pages == 0 && it.HeldIn == "" {
 			r.t.Errorf("%s: %s without an alert (alert %q)", id, it.Verdict, it.Alert)
 		}
-	}
-	if e.problem != nil && problems == 0 {
-		r.t.Errorf("no problem found: the scenario does not test what it says")
 	}
 }
 
@@ -359,7 +359,7 @@ func TestSoak(t *testing.T) {
 		r.write(n, plainKey)
 		r.drain()
 		r.sweep(12, 5*time.Minute) // an hour
-		r.checkAlerted(expect{problem: func(string) bool { return true }, neverFailed: []string{"dst"}})
+		r.checkAlerted(expect{incident: want(alert.KindLongPending), neverFailed: []string{"dst"}})
 		r.quiet()
 		r.checkEnd()
 	})
@@ -371,7 +371,12 @@ func TestSoak(t *testing.T) {
 		r.write(n, plainKey)
 		r.drain()
 		r.sweep(4, 5*time.Minute)
-		r.checkAlerted(expect{problem: func(d string) bool { return d == "dst-denied" }, neverFailed: []string{"dst-out"}})
+		r.checkAlerted(expect{incident: func(d string) alert.Kind {
+			if d == "dst-denied" {
+				return alert.KindFailed
+			}
+			return "" // twenty minutes into the outage: not past the threshold yet
+		}, neverFailed: []string{"dst-out"}})
 		r.quiet()
 		r.checkEnd()
 	})
@@ -384,9 +389,10 @@ func TestSoak(t *testing.T) {
 		sandboxtest.Eventually(t, 10*time.Second, "DynamoDB back", func() bool { return len(r.sb.Faults()) == 1 })
 		_ = r.sb.InjectFault(sandbox.Fault{Service: "dynamodb", Kind: sandbox.FaultHang, Millis: 3000})
 		r.write(n/2, func(i int) string { return plainKey(n/2 + i) })
+		sandboxtest.Eventually(t, 3*time.Second, "a DynamoDB call held by the hang", func() bool { return r.sb.Held() > 0 })
 		r.drain()
 		r.sweep(4, 5*time.Minute)
-		r.checkAlerted(expect{problem: func(string) bool { return true }})
+		r.checkAlerted(expect{incident: want(alert.KindFailed)})
 		failed := 0
 		for _, b := range r.sb.Batches(r.p.Queue) {
 			failed += b.Failed
@@ -413,7 +419,7 @@ func TestSoak(t *testing.T) {
 		}
 		r.sb.ClearFaultsMatching(sandbox.Fault{Service: "sns"})
 		r.sweep(4, 5*time.Minute)
-		r.checkAlerted(expect{problem: func(string) bool { return true }})
+		r.checkAlerted(expect{incident: want(alert.KindFailed)})
 		r.quiet()
 		r.checkEnd()
 	})
@@ -433,7 +439,7 @@ func TestSoak(t *testing.T) {
 		})
 		r.drain()
 		r.sweep(2, 5*time.Minute)
-		r.checkAlerted(expect{problem: func(string) bool { return true }})
+		r.checkAlerted(expect{incident: want(alert.KindFailed)})
 		for _, m := range r.sb.SNSMessages() {
 			if len(m.Subject) >= 100 || strings.ContainsFunc(m.Subject, func(c rune) bool { return c < 0x20 || c > 0x7e }) {
 				t.Errorf("subject %q is not printable ASCII under 100 bytes", m.Subject)
@@ -485,7 +491,7 @@ func TestSoak(t *testing.T) {
 		r.sweep(2, 5*time.Minute)
 		deliver() // again, late
 		r.sweep(2, 5*time.Minute)
-		r.checkAlerted(expect{problem: func(string) bool { return true }})
+		r.checkAlerted(expect{incident: want(alert.KindFailed)})
 		r.quiet()
 		r.checkEnd()
 	})
