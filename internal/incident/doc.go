@@ -39,14 +39,16 @@
 //	DUE           the problem ends first                   RESOLVED       nothing was paged: nothing to tell
 //	DUE           a critical problem after a warning       DUE            kind raised
 //	SENDING       the publish succeeded (confirm)          SENT           or DUE when raised meanwhile, RESOLVE_DUE when over meanwhile
-//	SENDING       SNS answered an error, or was never      DUE            retried after RetryAfter (an hour when SNS refuses it
-//	              reached (release)                                       for good); RESOLVED when over
-//	SENDING       the window is full (hold)                HELD           after the window's sets count it; RESOLVE_DUE when over
+//	SENDING       SNS refused it or was never reached      DUE            retried after RetryAfter (an hour when SNS refuses it
+//	              (release)                                               for good); RESOLVED when over
+//	SENDING       the window is full (hold)                HELD           after the window's sets count it; DUE when raised
+//	                                                                      meanwhile; RESOLVE_DUE when over
 //	SENDING       the lease ended (a sweep claims it)      SENDING        the holder stopped; see below
+//	SENDING       taken over, and the problem is over      RESOLVE_DUE    the stopped holder may have paged (abandon)
 //	SENT, HELD    the problem ends                         RESOLVE_DUE    with the evidence
-//	SENT, HELD    a critical problem after a warning       DUE            a new page
+//	SENT, HELD    a critical problem after a warning       DUE            a new page; a held item leaves its window first
 //	RESOLVE_DUE   a sender claims it                       RESOLVING      with the evidence when the observer claims
-//	RESOLVE_DUE   the problem is back                      SENT, HELD     the incident goes on
+//	RESOLVE_DUE   the problem is back                      SENT, HELD     the incident goes on (DUE when raised)
 //	RESOLVING     the notice went out (confirm)            RESOLVED       a held item's notice is its removal from the window
 //	RESOLVING     SNS answered an error (release)          RESOLVE_DUE    retried after RetryAfter
 //	RESOLVING     the lease ended (a sweep claims it)      RESOLVING
@@ -69,11 +71,31 @@
 // # Storms
 //
 // Past StormLimit pages per bucket and window, items are counted in the
-// window's digest instead. A window is a head item, which counts the pages
-// reserved in it and carries the digest's own claim (SENDING, SENT,
-// RESOLVING, RESOLVED), and shard items holding the held items' key hashes
-// as sets, by label: adding an item twice counts it once, so the digest's
-// counts are exact whatever the retries. A held item whose problem ends
-// leaves the window's open set; when the set is empty, one resolved notice
-// tells on-call the whole storm is over.
+// window's digest instead. A window is a head item, which holds the claim
+// tokens of the pages reserved in it (at most StormLimit, checked in the
+// write itself, so a retried reservation counts once) and carries the
+// digest's own claim (SENDING, SENT, RESOLVING, RESOLVED), and shard items
+// holding the held items' key hashes as sets, by label: adding an item
+// twice counts it once, and an item raised while held counts once, under
+// its most severe label, so the digest's counts are exact whatever the
+// retries. A held item whose problem ends, or that is raised to a page of
+// its own, leaves the window's open set; when the set is empty, one
+// resolved notice tells on-call the whole storm is over.
+//
+// # A destination replaudit may not read
+//
+// One destination that answers 403 would otherwise page once per object.
+// Its objects are recorded CANNOT_VERIFY and checked again daily, without
+// an incident of their own; the destination's one incident lives on its
+// own item (ledger.BlindKey), which names an example object, pages once,
+// and is checked again on the usual back-off until the destination can be
+// read, when its resolved notice goes out.
+//
+// # The first release's ledger
+//
+// The first release took an incident out of the attention index once its
+// page went out. After an upgrade the sweeper adopts such items back, a
+// page of the table per run (Tracker.Adopt, with a checkpoint), and reads
+// its states (a digested alert as HELD in a window of unknown items) and
+// its storm windows (digest DUE, counts in c_<label>) as this version's.
 package incident
