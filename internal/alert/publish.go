@@ -73,7 +73,7 @@ func (s *SNS) Publish(ctx context.Context, m Message) (refused, err error) {
 // retry publishes, trying again while SNS certainly did not take it and
 // the error may pass.
 func (s *SNS) retry(ctx context.Context, m Message) error {
-	delay := 100 * time.Millisecond
+	delay := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		err := s.publish(ctx, m)
 		if err == nil || attempt == 3 || !awscall.Rejected(err) || !awscall.Transient(err) {

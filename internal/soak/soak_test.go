@@ -116,7 +116,7 @@ func plainKey(i int) string { return fmt.Sprintf("burst/%04d.bin", i) }
 // its receives, dead-lettered.
 func (r *run) drain() {
 	r.t.Helper()
-	sandboxtest.Eventually(r.t, 60*time.Second, "the events queue to drain", func() bool {
+	sandboxtest.Eventually(r.t, time.Minute+time.Duration(objects())*100*time.Millisecond, "the events queue to drain", func() bool {
 		return len(r.sb.QueueMessages(r.p.Queue)) == 0
 	})
 }
