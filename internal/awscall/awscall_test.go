@@ -74,7 +74,9 @@ func TestTheSDKsClassificationDecides(t *testing.T) {
 		}, true, false, ""},
 		{"expired credentials: no status at all", func(t *testing.T) error {
 			c := sns.New(sns.Options{Region: "us-east-1", BaseEndpoint: aws.String(closedURL), RetryMaxAttempts: 1,
-				Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return aws.Credentials{}, errors.New("the token expired") })})
+				Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+					return aws.Credentials{}, errors.New("the token expired")
+				})})
 			_, err := c.Publish(context.Background(), &sns.PublishInput{TopicArn: aws.String("arn:aws:sns:us-east-1:1:t"), Message: aws.String("m")})
 			return err
 		}, false, false, ""},
