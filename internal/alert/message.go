@@ -191,12 +191,18 @@ type Digest struct {
 	Examples    []string       // s3:// paths
 }
 
+// total is how many problems the digest counts.
+func (d Digest) total() int {
+	n := 0
+	for _, c := range d.Counts {
+		n += c
+	}
+	return n
+}
+
 // FormatDigest writes one message for a storm.
 func FormatDigest(d Digest) Message {
-	total := 0
-	for _, n := range d.Counts {
-		total += n
-	}
+	total := d.total()
 	var b body
 	b.line("%d more replication problems on s3://%s between %s and %s, held back to avoid an alert storm.",
 		total, d.Bucket, d.WindowStart.UTC().Format(time.RFC3339), d.WindowStart.Add(d.Window).UTC().Format(time.RFC3339))
@@ -242,10 +248,7 @@ func cannotVerifyFix(f audit.Finding) string {
 // FormatDigestResolved writes the one message that tells on-call every
 // problem a storm digest counted is over.
 func FormatDigestResolved(d Digest) Message {
-	total := 0
-	for _, n := range d.Counts {
-		total += n
-	}
+	total := d.total()
 	var b body
 	b.line("RESOLVED: the %d replication problems on s3://%s held back between %s and %s are over.",
 		total, d.Bucket, d.WindowStart.UTC().Format(time.RFC3339), d.WindowStart.Add(d.Window).UTC().Format(time.RFC3339))

@@ -28,6 +28,18 @@ import (
 	"github.com/replaudit/replaudit/internal/sandbox"
 )
 
+// stormSettled fails keys in one window (a limit of one pages the first,
+// holds the others), and moves the clock past the window's settling.
+func (w *world) stormSettled(keys ...string) {
+	w.t.Helper()
+	w.alignWindow()
+	for _, k := range keys {
+		w.mustSettle(w.failed(k))
+	}
+	w.clock.Advance(7 * time.Minute)
+	w.head = w.window()
+}
+
 // alignWindow moves the world's clock to 5 seconds into the next storm
 // window, so that a test's steps all fall in one window.
 func (w *world) alignWindow() time.Time {
@@ -434,12 +446,7 @@ func TestALostSNSAnswerIsNotRepeatedBeforeTheLease(t *testing.T) {
 func TestADigestRecordedDespiteALostAnswerIsNotReportedUnsent(t *testing.T) {
 	sb := sharedSandbox(t)
 	w := newWorld(t, sb, 1)
-	w.alignWindow()
-	for _, k := range []string{"first", "second", "third"} {
-		w.mustSettle(w.failed(k))
-	}
-	w.clock.Advance(7 * time.Minute)
-	w.head = w.window()
+	w.stormSettled("first", "second", "third")
 	// Window's DynamoDB calls: read the head, query the shards, claim the
 	// digest, record it (its answer lost).
 	_ = sb.InjectFault(sandbox.Fault{Service: "dynamodb", Kind: sandbox.FaultLose, After: 3})
@@ -542,12 +549,7 @@ func TestALegacyIncidentIsResolvedAfterARedrive(t *testing.T) {
 func TestALostAnswerToTheDigestClaimDoesNotDelayTheDigest(t *testing.T) {
 	sb := sharedSandbox(t)
 	w := newWorld(t, sb, 1)
-	w.alignWindow()
-	for _, k := range []string{"first", "second", "third"} {
-		w.mustSettle(w.failed(k))
-	}
-	w.clock.Advance(7 * time.Minute)
-	w.head = w.window()
+	w.stormSettled("first", "second", "third")
 	// Window's DynamoDB calls: read the head, query the shards, claim the
 	// digest (its answer lost).
 	_ = sb.InjectFault(sandbox.Fault{Service: "dynamodb", Kind: sandbox.FaultLose, After: 2})

@@ -97,6 +97,20 @@ func (w *world) failed(key string) audit.Finding {
 		Detail: "The replication role may not write objects into the destination."}
 }
 
+// pageOwed settles a FAILED while SNS refuses it: its page is owed.
+func (w *world) pageOwed(key string) {
+	w.t.Helper()
+	f := w.failed(key)
+	_ = w.sb.InjectFault(sandbox.Fault{Service: "sns", Kind: sandbox.FaultUnavailable})
+	defer w.sb.ClearFaultsMatching(sandbox.Fault{Service: "sns"})
+	if err := w.settle(context.Background(), f); err != nil {
+		w.t.Fatal(err)
+	}
+	if it := w.item(key); it.Alert != incident.Due {
+		w.t.Fatalf("%s: alert %q, want its page owed", key, it.Alert)
+	}
+}
+
 // window returns the key of the world's storm window.
 func (w *world) window() ledger.Key {
 	w.t.Helper()
@@ -527,15 +541,7 @@ func TestASweepsWholeRunSurvivesAStopBetweenAnyTwoCalls(t *testing.T) {
 	// A page SNS could not take is owed; the sweep, as scheduled, sends it.
 	under(t, transition{
 		prepare: func(w *world) {
-			f := w.failed("k")
-			_ = w.sb.InjectFault(sandbox.Fault{Service: "sns", Kind: sandbox.FaultUnavailable})
-			if err := w.settle(context.Background(), f); err != nil {
-				w.t.Fatal(err)
-			}
-			w.sb.ClearFaultsMatching(sandbox.Fault{Service: "sns"})
-			if it := w.item("k"); it.Alert != incident.Due {
-				w.t.Fatalf("prepare: alert %q, want the page owed", it.Alert)
-			}
+			w.pageOwed("k")
 			w.clock.Advance(2 * time.Minute)
 		},
 		step: func(ctx context.Context, w *world) error {
@@ -556,12 +562,7 @@ func TestAPageOwedAndOverFirstSurvivesAStopBetweenAnyTwoCalls(t *testing.T) {
 	// before the next try: nothing to tell.
 	under(t, transition{
 		prepare: func(w *world) {
-			f := w.failed("k")
-			_ = w.sb.InjectFault(sandbox.Fault{Service: "sns", Kind: sandbox.FaultUnavailable})
-			if err := w.settle(context.Background(), f); err != nil {
-				w.t.Fatal(err)
-			}
-			w.sb.ClearFaultsMatching(sandbox.Fault{Service: "sns"})
+			w.pageOwed("k")
 			w.redrive()
 		},
 		step:      func(ctx context.Context, w *world) error { return w.settle(ctx, w.verified("k")) },
