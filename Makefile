@@ -60,7 +60,7 @@ test: tools
 
 # The fault suite, bigger than make test runs it: eight scenarios on the
 # sandbox at 600 objects each, and every incident transition stopped
-# between each two of its calls. Loopback only; about four minutes.
+# between each two of its calls. Loopback only; about three and a half minutes.
 soak: SHELL := /bin/bash
 soak: .SHELLFLAGS := -o pipefail -c
 soak: tools
