@@ -10,10 +10,12 @@ import (
 )
 
 // Call counts the API calls made to one operation on one resource (a bucket,
-// a table, a topic or a stack; empty for account-level calls). Every
-// request that reaches the AWS endpoint is counted once, as it arrives, also
-// when a fault then refuses it, holds it or drops it: Calls counts attempts,
-// SDK retries included, not answers.
+// a table, a topic, a queue's ARN, a stack or a Batch Operations job; empty
+// for account-level calls). S3 Control's calls count under the service
+// s3control, though they sign as s3. Every request that reaches the AWS
+// endpoint is counted once, as it arrives, also when a fault then refuses
+// it, holds it or drops it: Calls counts attempts, SDK retries included,
+// not answers.
 type Call struct {
 	Service   string `json:"service"`
 	Operation string `json:"operation"`
@@ -72,6 +74,24 @@ func callOf(r *http.Request, svc string) (op, resource string) {
 		_ = json.Unmarshal(bufferBody(r), &req)
 		_, op, _ = strings.Cut(r.Header.Get("X-Amz-Target"), ".")
 		return op, req.TableName
+	case "sqs":
+		var req struct{ QueueUrl, QueueName string }
+		_ = json.Unmarshal(bufferBody(r), &req)
+		_, op, _ = strings.Cut(r.Header.Get("X-Amz-Target"), ".")
+		region := signingRegion(r)
+		if region == "" {
+			region = defaultRegion
+		}
+		name := req.QueueName
+		if req.QueueUrl != "" {
+			name = req.QueueUrl[strings.LastIndex(req.QueueUrl, "/")+1:]
+		}
+		if name != "" {
+			resource = QueueARN(region, name)
+		}
+		return op, resource
+	case "s3control":
+		return s3ControlOperation(r)
 	case "sns", "cloudformation":
 		form, _ := url.ParseQuery(string(bufferBody(r)))
 		if svc == "cloudformation" {

@@ -19,6 +19,9 @@ import (
 //	GET    /held           {"held": N}: requests a hang or crash holds now
 //	POST   /redrive        {"bucket"}: replicate again what FAILED; answers
 //	                       {"started": N}
+//	POST   /inventory      {"bucket"}: write the bucket's inventories now;
+//	                       answers {"manifests": ["s3://..."]}
+//	GET    /jobs           every S3 Batch Operations job, with its tasks
 //	GET    /sns/messages   every published SNS message
 //	GET    /calls          API call counts per service, operation and resource
 //	DELETE /calls          zero the counts
@@ -74,6 +77,24 @@ func (sb *Sandbox) controlHandler() http.Handler {
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]int{"started": n})
+	})
+	mux.HandleFunc("POST /inventory", func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Bucket string `json:"bucket"`
+		}
+		if err := decodeStrict(r, &in); err != nil {
+			writeJSONError(w, http.StatusBadRequest, err)
+			return
+		}
+		manifests, err := sb.WriteInventory(in.Bucket)
+		if err != nil {
+			writeJSONError(w, http.StatusBadRequest, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string][]string{"manifests": manifests})
+	})
+	mux.HandleFunc("GET /jobs", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, sb.Jobs())
 	})
 	mux.HandleFunc("GET /sns/messages", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, nonNil(sb.SNSMessages()))

@@ -67,7 +67,8 @@ const FaultCrash = "crash"
 const DefaultDenyReason = "DstPutObjectNotPermitted"
 
 // Services that service faults can name, as their SigV4 signing names.
-var faultServices = []string{"cloudformation", "dynamodb", "s3", "sns"}
+// S3 Control signs as s3, so s3's faults act on it too.
+var faultServices = []string{"cloudformation", "dynamodb", "s3", "sns", "sqs"}
 
 // faultKinds lists every kind, for error messages.
 var faultKinds = []string{FaultDeny, FaultOutage, FaultLatency, FaultSlowdown, FaultTamper, FaultForbid, FaultUnavailable, FaultHang, FaultLose, FaultCrash}

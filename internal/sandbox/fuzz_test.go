@@ -34,6 +34,10 @@ func FuzzS3Requests(f *testing.F) {
 		{"DELETE", "/fuzz-bucket/k?versionId=null", ""},
 		{"GET", "/fuzz-bucket?policy", ""},
 		{"PUT", "/fuzz-bucket?publicAccessBlock", "not xml"},
+		{"PUT", "/fuzz-bucket?inventory&id=i", "<InventoryConfiguration><Id>i</Id><IsEnabled>true</IsEnabled><Destination><S3BucketDestination><Bucket>arn:aws:s3:::fuzz-bucket</Bucket><Format>CSV</Format></S3BucketDestination></Destination><IncludedObjectVersions>All</IncludedObjectVersions><Schedule><Frequency>Daily</Frequency></Schedule></InventoryConfiguration>"},
+		{"GET", "/fuzz-bucket?inventory&continuation-token=%%%", ""},
+		{"POST", "/v20180820/jobs", "<CreateJobRequest><Operation><S3ReplicateObject/></Operation></CreateJobRequest>"},
+		{"GET", "/v20180820/jobs/nope", ""},
 	}
 	for _, s := range seeds {
 		f.Add(s.method, s.path, s.body)

@@ -46,6 +46,16 @@ type Message struct {
 	ReceiveCount int       `json:"receiveCount"`
 	// Source is the queue the message came from, for dead-lettered messages.
 	Source string `json:"source,omitempty"`
+	// Attributes are the message attributes a sender set through the SQS API.
+	Attributes map[string]MessageAttribute `json:"messageAttributes,omitempty"`
+}
+
+// MessageAttribute is one SQS message attribute: a String, Number or Binary
+// value, its DataType possibly carrying a custom suffix ("String.json").
+type MessageAttribute struct {
+	DataType    string `json:"dataType"`
+	StringValue string `json:"stringValue,omitempty"`
+	BinaryValue []byte `json:"binaryValue,omitempty"`
 }
 
 type queuedMessage struct {
@@ -58,6 +68,7 @@ type queuedMessage struct {
 type queue struct {
 	arn     string
 	opts    QueueOptions
+	created time.Time
 	dlq     string
 	msgs    []*queuedMessage
 	isDLQOf []string
@@ -101,13 +112,13 @@ func (qs *queues) create(o QueueOptions) (string, error) {
 		q.opts = o
 		return arn, nil
 	}
-	q := &queue{arn: arn, opts: o}
+	q := &queue{arn: arn, opts: o, created: qs.now()}
 	if o.MaxReceiveCount > 0 {
 		q.dlq = o.DeadLetterARN
 		if q.dlq == "" {
 			q.dlq = QueueARN(o.Region, o.Name+"-dlq")
 			if _, ok := qs.byARN[q.dlq]; !ok {
-				qs.byARN[q.dlq] = &queue{arn: q.dlq, opts: QueueOptions{Name: o.Name + "-dlq", Region: o.Region, VisibilityTimeout: 30 * time.Second}}
+				qs.byARN[q.dlq] = &queue{arn: q.dlq, opts: QueueOptions{Name: o.Name + "-dlq", Region: o.Region, VisibilityTimeout: 30 * time.Second}, created: qs.now()}
 			}
 		}
 		d, ok := qs.byARN[q.dlq]
@@ -128,19 +139,39 @@ func (qs *queues) exists(arn string) bool {
 }
 
 func (qs *queues) send(arn, body string) error {
+	_, err := qs.put(arn, outgoing{body: body})
+	return err
+}
+
+// outgoing is a message on its way into a queue.
+type outgoing struct {
+	body string
+	// delay overrides the queue's delivery delay when set, as SendMessage's
+	// DelaySeconds does.
+	delay *time.Duration
+	attrs map[string]MessageAttribute
+}
+
+// put adds a message to a queue and returns it as stored.
+func (qs *queues) put(arn string, o outgoing) (Message, error) {
 	qs.mu.Lock()
 	defer qs.mu.Unlock()
 	q, ok := qs.byARN[arn]
 	if !ok {
-		return fmt.Errorf("queue %s does not exist", arn)
+		return Message{}, fmt.Errorf("queue %s does not exist", arn)
 	}
 	qs.nextID++
 	now := qs.now()
-	q.msgs = append(q.msgs, &queuedMessage{
-		Message:   Message{ID: fmt.Sprintf("%08x-0000-4000-8000-%012x", qs.nextID, qs.nextID), Queue: arn, Body: body, SentAt: now},
-		visibleAt: now.Add(q.opts.Delay),
-	})
-	return nil
+	delay := q.opts.Delay
+	if o.delay != nil {
+		delay = *o.delay
+	}
+	m := &queuedMessage{
+		Message:   Message{ID: fmt.Sprintf("%08x-0000-4000-8000-%012x", qs.nextID, qs.nextID), Queue: arn, Body: o.body, SentAt: now, Attributes: o.attrs},
+		visibleAt: now.Add(delay),
+	}
+	q.msgs = append(q.msgs, m)
+	return m.Message, nil
 }
 
 // receive takes up to max visible messages and hides them for the visibility
@@ -355,10 +386,11 @@ func (sb *Sandbox) runMapping(ctx context.Context, o MappingOptions) {
 					"SenderId":                         "AIDAIENQZJOLO23YVJ4VO",
 					"ApproximateFirstReceiveTimestamp": strconv.FormatInt(m.firstReceive.UnixMilli(), 10),
 				},
-				MessageAttributes: map[string]events.SQSMessageAttribute{},
-				EventSourceARN:    o.QueueARN,
-				EventSource:       "aws:sqs",
-				AWSRegion:         region,
+				MessageAttributes:      lambdaAttributes(m.Attributes),
+				Md5OfMessageAttributes: attributesMD5(m.Attributes),
+				EventSourceARN:         o.QueueARN,
+				EventSource:            "aws:sqs",
+				AWSRegion:              region,
 			}
 			byID[m.ID] = m.receipt
 		}
@@ -389,6 +421,20 @@ func (sb *Sandbox) runMapping(ctx context.Context, o MappingOptions) {
 		}
 		sb.recordBatch(o.QueueARN, Batch{Size: len(msgs), Failed: len(msgs) - len(done), Err: err, Finished: sb.now()})
 	}
+}
+
+// lambdaAttributes turns a message's attributes into the event's.
+func lambdaAttributes(attrs map[string]MessageAttribute) map[string]events.SQSMessageAttribute {
+	out := make(map[string]events.SQSMessageAttribute, len(attrs))
+	for name, a := range attrs {
+		x := events.SQSMessageAttribute{DataType: a.DataType, BinaryValue: a.BinaryValue}
+		if a.StringValue != "" {
+			v := a.StringValue
+			x.StringValue = &v
+		}
+		out[name] = x
+	}
+	return out
 }
 
 func invokeSafely(ctx context.Context, f Function, ev events.SQSEvent) (resp events.SQSEventResponse, err error) {

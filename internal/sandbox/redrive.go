@@ -26,22 +26,37 @@ func (sb *Sandbox) Redrive(bucket string) (int, error) {
 	if doc == nil {
 		return 0, fmt.Errorf("redrive %s: the bucket has no replication configuration", bucket)
 	}
-	jobs := sb.store.takeFailed(bucket, doc.cfg)
-	requested := sb.now()
-	started := 0
-	for _, j := range jobs {
-		if !sb.spawn(func() { sb.replicateTo(sb.ctx, j.write, j.rule, requested, true) }) {
-			break // the sandbox is closing
-		}
-		started++
-	}
-	return started, nil
+	return sb.replicateAgain(sb.store.takeFailed(bucket, doc.cfg), nil), nil
 }
 
 // redriveJob is one version to replicate again to one rule's destination.
 type redriveJob struct {
 	write write
 	rule  replication.Rule
+}
+
+// replicateAgain replicates each (version, destination) pair in the
+// background through live replication's path, as S3 Batch Replication
+// does: the faults in force apply, statuses move as usual, and no
+// Replication Time Control event is raised. When done is not nil it gets
+// each pair's outcome: the failure reason, "" on success, and finished
+// false when the sandbox closed first. It returns how many pairs it
+// started: none once the sandbox is closing.
+func (sb *Sandbox) replicateAgain(jobs []redriveJob, done func(j redriveJob, reason string, finished bool)) int {
+	requested := sb.now()
+	started := 0
+	for _, j := range jobs {
+		if !sb.spawn(func() {
+			reason, finished := sb.replicateTo(sb.ctx, j.write, j.rule, requested, true)
+			if done != nil {
+				done(j, reason, finished)
+			}
+		}) {
+			break // the sandbox is closing
+		}
+		started++
+	}
+	return started
 }
 
 // takeFailed finds, in one step, every version of a bucket whose
@@ -62,17 +77,31 @@ func (s *store) takeFailed(bucketName string, cfg replication.Config) []redriveJ
 				continue
 			}
 			for _, rule := range cfg.Match(v.key, v.tags) {
-				dst := rule.Destination.Bucket()
-				if v.dests[dst] != replication.StatusFailed {
-					continue
+				if v.dests[rule.Destination.Bucket()] == replication.StatusFailed {
+					jobs = append(jobs, s.redriveLocked(b, v, rule))
 				}
-				v.setDest(dst, replication.StatusPending)
-				jobs = append(jobs, redriveJob{
-					write: write{bucket: b.name, region: b.region, eventName: "ObjectCreated:Put", version: *v, sequencer: s.nextSequencer()},
-					rule:  rule,
-				})
 			}
 		}
 	}
 	return jobs
+}
+
+// redriveLocked marks a version PENDING towards a rule's destination (a
+// delete marker carries no status) and returns the pair to replicate. The
+// caller holds the store's lock.
+func (s *store) redriveLocked(b *bucket, v *version, rule replication.Rule) redriveJob {
+	if !v.deleteMarker {
+		if v.dests == nil {
+			v.dests = map[string]string{}
+		}
+		v.setDest(rule.Destination.Bucket(), replication.StatusPending)
+	}
+	event := "ObjectCreated:Put"
+	if v.deleteMarker {
+		event = "ObjectRemoved:DeleteMarkerCreated"
+	}
+	return redriveJob{
+		write: write{bucket: b.name, region: b.region, eventName: event, version: *v, sequencer: s.nextSequencer()},
+		rule:  rule,
+	}
 }

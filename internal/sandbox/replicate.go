@@ -53,8 +53,9 @@ func (sb *Sandbox) onWrite(w write) {
 // replicateTo copies one version to one rule's destination, honouring the
 // faults injected on that destination. A redrive, like S3 Batch
 // Replication, is outside Replication Time Control: it raises no threshold
-// events.
-func (sb *Sandbox) replicateTo(ctx context.Context, w write, rule replication.Rule, requested time.Time, redrive bool) {
+// events. It returns the failure reason, "" when the copy landed, and
+// finished false when it gave up because the sandbox is closing.
+func (sb *Sandbox) replicateTo(ctx context.Context, w write, rule replication.Rule, requested time.Time, redrive bool) (reason string, finished bool) {
 	dst := rule.Destination.Bucket()
 	delay := sb.opts.ReplicationDelay
 	if f, ok, _ := sb.faults.get(dst, FaultLatency); ok {
@@ -86,18 +87,17 @@ func (sb *Sandbox) replicateTo(ctx context.Context, w write, rule replication.Ru
 		}
 	}
 	if !wait(delay, nil) {
-		return
+		return "", false
 	}
 	for {
 		if _, ok, changed := sb.faults.get(dst, FaultOutage); ok {
 			if !wait(time.Hour, changed) {
-				return
+				return "", false
 			}
 			continue
 		}
 		break
 	}
-	reason := ""
 	src := w.version
 	if _, ok, _ := sb.faults.get(dst, FaultTamper); ok && !src.deleteMarker {
 		src.body = append(append([]byte{}, src.body...), "(tampered)"...)
@@ -109,24 +109,29 @@ func (sb *Sandbox) replicateTo(ctx context.Context, w write, rule replication.Ru
 	} else {
 		reason = sb.store.putReplica(dst, w.bucket, src, rule.Destination.StorageClass)
 	}
-	if reason == "source-gone" {
-		return
+	if reason == errSourceGone {
+		return "SrcVersionNotFound", true // deleted since: nothing to record on it
 	}
 	if w.version.deleteMarker {
-		return // delete markers carry no replication status
+		return reason, true // delete markers carry no replication status
 	}
 	if reason != "" {
 		sb.store.setDestStatus(w.bucket, w.version.key, w.version.id, dst, replication.StatusFailed)
 		if rule.Metrics {
 			sb.notifyReplication(w, rule, "Replication:OperationFailedReplication", reason, requested)
 		}
-		return
+		return reason, true
 	}
 	sb.store.setDestStatus(w.bucket, w.version.key, w.version.id, dst, replication.StatusCompleted)
 	if missed {
 		sb.notifyReplication(w, rule, "Replication:OperationReplicatedAfterThreshold", "", requested)
 	}
+	return "", true
 }
+
+// errSourceGone is putReplica's answer when the source version was deleted
+// before it could be copied.
+const errSourceGone = "source-gone"
 
 func (sb *Sandbox) notifyReplication(w write, rule replication.Rule, event, reason string, requested time.Time) {
 	rec := recordOf(w)
@@ -203,7 +208,7 @@ func (s *store) putReplica(dstName, srcName string, src version, storageClass st
 	}
 	if sb := s.buckets[srcName]; sb == nil || sb.find(src.key, src.id) == nil {
 		s.mu.Unlock()
-		return "source-gone"
+		return errSourceGone
 	}
 	meta := make(map[string]string, len(src.meta)+1)
 	for k, v := range src.meta {

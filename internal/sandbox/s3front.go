@@ -121,6 +121,10 @@ func s3Operation(r *http.Request) string {
 			return sub("BucketReplication")
 		case has("notification"):
 			return sub("BucketNotificationConfiguration")
+		case has("inventory") && m == http.MethodGet && !has("id"):
+			return "ListBucketInventoryConfigurations"
+		case has("inventory"):
+			return sub("BucketInventoryConfiguration")
 		case has("versioning"):
 			return sub("BucketVersioning")
 		case has("location"):
@@ -425,6 +429,9 @@ func (f *s3Front) serveBucket(w http.ResponseWriter, r *http.Request, bucket, op
 		return f.bucketReplication(w, r, bucket)
 	case "GetBucketNotificationConfiguration", "PutBucketNotificationConfiguration":
 		return f.bucketNotification(w, r, bucket)
+	case "GetBucketInventoryConfiguration", "PutBucketInventoryConfiguration", "DeleteBucketInventoryConfiguration",
+		"ListBucketInventoryConfigurations":
+		return f.bucketInventory(w, r, bucket, q)
 	case "PutBucketVersioning":
 		body, err := io.ReadAll(r.Body)
 		if err != nil {

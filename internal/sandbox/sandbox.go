@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 )
@@ -26,6 +27,9 @@ type Options struct {
 	// ReplicationThreshold stands for Replication Time Control's 15 minutes.
 	// Tests shorten it. Default 15 minutes.
 	ReplicationThreshold time.Duration
+	// InventoryRowsPerFile is the most rows WriteInventory puts in one data
+	// file before it starts another; default 1000.
+	InventoryRowsPerFile int
 	// Logger receives the sandbox's own logs; default discards them.
 	Logger *slog.Logger
 }
@@ -40,6 +44,8 @@ type Sandbox struct {
 	faults  *faults
 	calls   *calls
 	queues  *queues
+	sqs     *sqsServer
+	batch   *batchOps
 	sns     *snsServer
 	stacks  *stacks
 	dynamo  *dynalite
@@ -66,6 +72,9 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 	if opts.ReplicationThreshold == 0 {
 		opts.ReplicationThreshold = 15 * time.Minute
 	}
+	if opts.InventoryRowsPerFile <= 0 {
+		opts.InventoryRowsPerFile = 1000
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -80,6 +89,8 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 	sb.store = newStore(sb.now)
 	sb.store.onWrite = sb.onWrite
 	sb.queues = newQueues(sb.now)
+	sb.sqs = newSQSServer(sb)
+	sb.batch = newBatchOps(sb)
 	sb.sns = newSNSServer(sb)
 	sb.stacks = newStacks()
 
@@ -97,40 +108,64 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 	}
 	services := map[string]http.Handler{
 		"s3":             newS3Front(sb),
+		"sqs":            sb.sqs,
 		"sns":            sb.sns,
 		"cloudformation": sb.stacks,
 		"dynamodb":       dynamo,
 	}
 	// Each AWS request is counted as it arrives, then the crash and service
 	// faults decide whether it is dispatched, held, refused or dropped.
+	// S3 Control signs as s3: faults on s3 act on it, and Calls counts it
+	// apart, as s3control.
+	control := sb.controlHandler()
 	router := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.IsAbs() && r.URL.Host == strings.TrimPrefix(sb.ctlURL, "http://") {
+			// Some clients (Python's among them) proxy loopback addresses
+			// too when HTTP_PROXY is set.
+			control.ServeHTTP(w, r)
+			return
+		}
+		if !sb.proxiable(r) {
+			http.Error(w, fmt.Sprintf("The sandbox is not a general HTTP proxy: it serves %s and the <label>.127.0.0.1 names of its own port, not %s.", sb.awsURL, r.URL.Host), http.StatusBadGateway)
+			return
+		}
 		svc := signingService(r)
 		if services[svc] == nil {
 			svc = "s3"
 		}
-		op, resource := callOf(r, svc)
-		sb.calls.add(svc, op, resource)
+		handler, counted := services[svc], svc
+		if svc == "s3" && isS3Control(r) {
+			handler, counted = sb.batch, "s3control"
+		}
+		op, resource := callOf(r, counted)
+		sb.calls.add(counted, op, resource)
 		switch sb.faults.admit(r, svc) {
 		case admitRefuse:
 			sb.writeServiceError(w, r, svc, http.StatusServiceUnavailable, "ServiceUnavailable", "Service is unavailable (a fault injected in the sandbox).")
 		case admitDrop:
 			dropConnection(w)
 		case admitLose:
-			services[svc].ServeHTTP(newResponseBuffer(), r)
+			handler.ServeHTTP(newResponseBuffer(), r)
 			sb.writeServiceError(w, r, svc, http.StatusInternalServerError, internalCode(svc), "The request was processed, but its answer was lost (a fault injected in the sandbox).")
 		default:
-			services[svc].ServeHTTP(w, r)
+			handler.ServeHTTP(w, r)
 		}
 	})
-	var err error
-	if sb.aws, sb.awsURL, err = serve(router); err != nil {
+	// Both addresses are known before either server answers: the router
+	// reads them.
+	awsL, err := listen()
+	if err != nil {
 		sb.Close()
 		return nil, err
 	}
-	if sb.control, sb.ctlURL, err = serve(sb.controlHandler()); err != nil {
+	ctlL, err := listen()
+	if err != nil {
+		awsL.Close()
 		sb.Close()
 		return nil, err
 	}
+	sb.awsURL, sb.ctlURL = "http://"+awsL.Addr().String(), "http://"+ctlL.Addr().String()
+	sb.aws, sb.control = serve(awsL, router), serve(ctlL, control)
 	return sb, nil
 }
 
@@ -146,14 +181,18 @@ func signingService(r *http.Request) string {
 	return "s3"
 }
 
-func serve(h http.Handler) (*http.Server, string, error) {
+func listen() (net.Listener, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, "", fmt.Errorf("listen on loopback: %w", err)
+		return nil, fmt.Errorf("listen on loopback: %w", err)
 	}
+	return l, nil
+}
+
+func serve(l net.Listener, h http.Handler) *http.Server {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(l) }()
-	return srv, "http://" + l.Addr().String(), nil
+	return srv
 }
 
 func (sb *Sandbox) now() time.Time { return time.Now() }
@@ -195,7 +234,41 @@ func (sb *Sandbox) Close() error {
 	return errors.Join(errs...)
 }
 
-// Endpoint is the one URL serving S3, SNS and DynamoDB.
+// proxiable reports whether the sandbox serves a request. Requests in
+// origin form always; requests in absolute form, as an HTTP proxy receives
+// them, only for the sandbox's own port on 127.0.0.1 or a name under it.
+// That is how a process whose environment sets HTTP_PROXY to the sandbox
+// reaches S3 Control, whose SDK prefixes the endpoint's host with the
+// account id (000000000000.127.0.0.1:PORT), a name that resolves nowhere.
+func (sb *Sandbox) proxiable(r *http.Request) bool {
+	if !r.URL.IsAbs() {
+		return true
+	}
+	host, port, err := net.SplitHostPort(r.URL.Host)
+	if err != nil || r.URL.Scheme != "http" || port != sb.port() {
+		return false
+	}
+	return host == "127.0.0.1" || strings.HasSuffix(host, ".127.0.0.1")
+}
+
+// port is the AWS endpoint's port.
+func (sb *Sandbox) port() string {
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(sb.awsURL, "http://"))
+	return port
+}
+
+// dialAddr sends a dial for <label>.127.0.0.1 on the sandbox's port to
+// 127.0.0.1, and leaves every other address alone.
+func (sb *Sandbox) dialAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err == nil && port == sb.port() && strings.HasSuffix(host, ".127.0.0.1") {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return addr
+}
+
+// Endpoint is the one URL serving S3, S3 Control, SQS, SNS, DynamoDB and
+// CloudFormation.
 func (sb *Sandbox) Endpoint() string { return sb.awsURL }
 
 // ControlURL is the control API's base URL.
@@ -215,6 +288,13 @@ func (sb *Sandbox) Env() [][2]string {
 		{"AWS_ENDPOINT_URL_SNS", sb.awsURL},
 		{"AWS_ENDPOINT_URL_DYNAMODB", sb.awsURL},
 		{"AWS_ENDPOINT_URL_CLOUDFORMATION", sb.awsURL},
+		{"AWS_ENDPOINT_URL_SQS", sb.awsURL},
+		{"AWS_ENDPOINT_URL_S3_CONTROL", sb.awsURL},
+		// S3 Control's SDK calls 000000000000.127.0.0.1:PORT, which no
+		// resolver knows; through the proxy the sandbox gets it anyway. Go
+		// never proxies loopback addresses or localhost, so every other
+		// call to the sandbox goes direct.
+		{"HTTP_PROXY", sb.awsURL},
 		{"AWS_ACCESS_KEY_ID", AccessKeyID},
 		{"AWS_SECRET_ACCESS_KEY", SecretAccessKey},
 		{"AWS_REGION", defaultRegion},
@@ -223,13 +303,36 @@ func (sb *Sandbox) Env() [][2]string {
 }
 
 // AWSConfig returns an SDK configuration for a region that reaches the
-// sandbox, for in-process tests that cannot set the environment.
+// sandbox, for in-process tests that cannot set the environment. Its HTTP
+// client dials the sandbox for <label>.127.0.0.1 on the sandbox's port, the
+// host S3 Control's SDK makes of the endpoint by prefixing the account id.
 func (sb *Sandbox) AWSConfig(ctx context.Context, region string) (aws.Config, error) {
-	return config.LoadDefaultConfig(ctx,
+	cfg, err := config.LoadDefaultConfig(ctx,
 		config.WithRegion(region),
 		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, "")),
 		config.WithBaseEndpoint(sb.awsURL),
+		config.WithHTTPClient(awshttp.NewBuildableClient()),
 	)
+	if err != nil {
+		return cfg, err
+	}
+	// The loader may have put a CA bundle (AWS_CA_BUNDLE) in the client, so
+	// the dialer goes on top of what it built. Frozen, the client keeps it:
+	// each service client would otherwise put its own dialer back. Every
+	// client made from this configuration then shares one connection pool,
+	// where each had its own: it keeps as many idle connections as they did.
+	buildable, ok := cfg.HTTPClient.(*awshttp.BuildableClient)
+	if !ok {
+		return cfg, fmt.Errorf("aws config: the HTTP client is a %T, not the SDK's buildable client", cfg.HTTPClient)
+	}
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	cfg.HTTPClient = buildable.WithTransportOptions(func(tr *http.Transport) {
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return dialer.DialContext(ctx, network, sb.dialAddr(addr))
+		}
+		tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 200, 200
+	}).Freeze()
+	return cfg, nil
 }
 
 // InjectFault adds a fault, or replaces the one of its kind on its bucket

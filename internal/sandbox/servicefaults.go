@@ -169,10 +169,16 @@ func (sb *Sandbox) writeServiceError(w http.ResponseWriter, r *http.Request, svc
 		_, _ = w.Write(body)
 	case "sns":
 		sb.sns.writeError(w, snsError{status: status, code: code, message: message})
+	case "sqs":
+		sb.sqs.writeError(w, &sqsError{status: status, shape: code, code: code, message: message})
 	case "cloudformation":
 		writeQueryError(w, "http://cloudformation.amazonaws.com/doc/2010-05-15/", status, code, message, requestID)
 	default:
 		w.Header().Set("x-amz-request-id", requestID)
+		if isS3Control(r) {
+			writeS3ControlError(w, requestID, &s3ControlError{status: status, code: code, message: message})
+			return
+		}
 		writeS3Error(w, r, requestID, newS3Error(status, code, "%s", message))
 	}
 }
@@ -182,7 +188,7 @@ func internalCode(svc string) string {
 	switch svc {
 	case "dynamodb":
 		return "InternalServerError"
-	case "cloudformation":
+	case "cloudformation", "sqs":
 		return "InternalFailure"
 	}
 	return "InternalError"

@@ -66,6 +66,7 @@ type bucket struct {
 
 	replication  *replicationDoc
 	notification *notificationDoc
+	inventory    map[string]*inventoryConfig // by id
 	docs         map[string][]byte
 }
 
