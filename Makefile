@@ -11,7 +11,7 @@ LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
 
 # Each function in template.yaml, as LogicalId:folder-under-functions/.
 # internal/stack's test checks this list against the template.
-FUNCTIONS := ReplicationSetupFunction:replication-setup ReplicationAuditorFunction:replication-auditor ReplicationSweeperFunction:replication-sweeper
+FUNCTIONS := ReplicationSetupFunction:replication-setup ReplicationAuditorFunction:replication-auditor ReplicationSweeperFunction:replication-sweeper InventoryReconcilerFunction:inventory-reconciler
 
 folder = $(patsubst $(1):%,%,$(filter $(1):%,$(FUNCTIONS)))
 

@@ -26,16 +26,18 @@ Usage:
   replaudit <command> [flags]
 
 Commands:
-  status    everything the ledger knows about one object
-  list      ledger items by verdict, bucket and period
-  export    a whole period of evidence, as CSV or JSON lines
-  report    the compliance summary of a period, as text or HTML
-  sandbox   run the local AWS stand-in (S3, SNS, DynamoDB, queues) until stopped
-  demo      the whole job on the local sandbox
+  status     everything the ledger knows about one object
+  list       ledger items by verdict, bucket and period
+  export     a whole period of evidence, as CSV or JSON lines
+  report     the compliance summary of a period, as text or HTML
+  reconcile account for every version an S3 Inventory lists; re-drive what never replicated
+  sandbox    run the local AWS stand-in (S3, SNS, DynamoDB, queues) until stopped
+  demo       the whole job on the local sandbox
 
-Exit codes: 0 success, 1 a query found FAILED items, 2 bad input (flags,
-times, verdicts, a missing table, no credentials), 3 the command could not
-finish (AWS answered an error, the sandbox could not start).
+Exit codes: 0 success, 1 a query found FAILED items or a reconciliation
+found versions to replicate, 2 bad input (flags, times, verdicts, a missing
+table, no credentials), 3 the command could not finish (AWS answered an
+error, the sandbox could not start).
 
 Run 'replaudit <command> --help' for a command's flags and examples.
 `
@@ -50,7 +52,7 @@ type command struct {
 	flags func(*flag.FlagSet) func(ctx context.Context, stdout, stderr io.Writer) error
 }
 
-var commands = []command{statusCommand, listCommand, exportCommand, reportCommand, sandboxCommand, demoCommand}
+var commands = []command{statusCommand, listCommand, exportCommand, reportCommand, reconcileCommand, sandboxCommand, demoCommand}
 
 // errUsage marks an error in the command line, answered with exit code 2.
 var errUsage = errors.New("usage")
@@ -104,7 +106,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 		if err := action(ctx, stdout, stderr); err != nil {
-			if errors.Is(err, errFoundFailed) {
+			if errors.Is(err, errFoundFailed) || errors.Is(err, errNeedsReplication) {
 				return exitFail
 			}
 			// An error may carry a key from the ledger or text from AWS: it

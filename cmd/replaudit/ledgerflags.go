@@ -78,12 +78,13 @@ func loadEnvFile(path string) error {
 	return sc.Err()
 }
 
-// open returns the ledger, having checked that the table is there, so that
-// a wrong table or missing credentials fail in one clear line.
-func (lf *ledgerFlags) open(ctx context.Context) (*ledger.Ledger, error) {
+// config loads the SDK's configuration as the flags say, having checked
+// that there is a region and credentials, so that either missing fails in
+// one clear line.
+func (lf *ledgerFlags) config(ctx context.Context) (aws.Config, error) {
 	if lf.envFile != "" {
 		if err := loadEnvFile(lf.envFile); err != nil {
-			return nil, err
+			return aws.Config{}, err
 		}
 		if lf.table == defaultTable {
 			lf.table = envOr("REPLAUDIT_TABLE", defaultTable)
@@ -98,18 +99,30 @@ func (lf *ledgerFlags) open(ctx context.Context) (*ledger.Ledger, error) {
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("%w: AWS configuration: %v", errUsage, err)
+		return cfg, fmt.Errorf("%w: AWS configuration: %v", errUsage, err)
 	}
 	if cfg.Region == "" {
-		return nil, fmt.Errorf("%w: no AWS region: pass --region or set AWS_REGION", errUsage)
+		return cfg, fmt.Errorf("%w: no AWS region: pass --region or set AWS_REGION", errUsage)
 	}
 	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
-		return nil, fmt.Errorf("%w: no AWS credentials (set AWS_PROFILE, run `aws configure` or `aws sso login`; for the sandbox, pass --env-file .sandbox.env): %v", errUsage, lastClause(err))
+		return cfg, fmt.Errorf("%w: no AWS credentials (set AWS_PROFILE, run `aws configure` or `aws sso login`; for the sandbox, pass --env-file .sandbox.env): %v", errUsage, lastClause(err))
+	}
+	return cfg, nil
+}
+
+// open returns the ledger, having checked that the table is there, so that
+// a wrong table or missing credentials fail in one clear line.
+func (lf *ledgerFlags) open(ctx context.Context) (*ledger.Ledger, error) {
+	cfg, err := lf.config(ctx)
+	if err != nil {
+		return nil, err
 	}
 	if lf.stack != "" {
-		if lf.table, err = stackTable(ctx, cfg, lf.stack); err != nil {
+		outputs, err := stackOutputs(ctx, cfg, lf.stack)
+		if err != nil {
 			return nil, err
 		}
+		lf.table = outputs["LedgerTableName"]
 	}
 	db := dynamodb.NewFromConfig(cfg)
 	// A one-item Scan is what the auditors' read-only policy allows.
@@ -133,22 +146,24 @@ func isTerminal(f *os.File) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// stackTable reads the ledger table's name from a stack's outputs.
-func stackTable(ctx context.Context, cfg aws.Config, stack string) (string, error) {
+// stackOutputs reads a replaudit stack's outputs.
+func stackOutputs(ctx context.Context, cfg aws.Config, stack string) (map[string]string, error) {
 	out, err := cloudformation.NewFromConfig(cfg).DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(stack)})
 	if err != nil {
 		var ae smithy.APIError
 		if errors.As(err, &ae) && ae.ErrorCode() == "ValidationError" {
-			return "", fmt.Errorf("%w: --stack %s: %s", errUsage, stack, ae.ErrorMessage())
+			return nil, fmt.Errorf("%w: --stack %s: %s", errUsage, stack, ae.ErrorMessage())
 		}
-		return "", fmt.Errorf("--stack %s (needs cloudformation:DescribeStacks): %w", stack, err)
+		return nil, fmt.Errorf("--stack %s (needs cloudformation:DescribeStacks): %w", stack, err)
 	}
+	outputs := map[string]string{}
 	for _, s := range out.Stacks {
 		for _, o := range s.Outputs {
-			if aws.ToString(o.OutputKey) == "LedgerTableName" {
-				return aws.ToString(o.OutputValue), nil
-			}
+			outputs[aws.ToString(o.OutputKey)] = aws.ToString(o.OutputValue)
 		}
 	}
-	return "", fmt.Errorf("%w: stack %s has no LedgerTableName output: is it a replaudit stack?", errUsage, stack)
+	if outputs["LedgerTableName"] == "" {
+		return nil, fmt.Errorf("%w: stack %s has no LedgerTableName output: is it a replaudit stack?", errUsage, stack)
+	}
+	return outputs, nil
 }

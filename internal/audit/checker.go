@@ -212,9 +212,9 @@ func (c *Checker) Check(ctx context.Context, r events.S3EventRecord) ([]Finding,
 	return nil, malformed("event %q is not one replaudit audits", r.EventName)
 }
 
-// audited reports whether replaudit audits a rule: it is one of RuleIDs,
+// Audited reports whether replaudit audits a rule: it is one of RuleIDs,
 // or RuleIDs is empty.
-func (c *Checker) audited(id string) bool { return c.rules == nil || c.rules[id] }
+func (c *Checker) Audited(id string) bool { return c.rules == nil || c.rules[id] }
 
 // rulesFor are the rules that apply to a version, every one, reading its
 // tags only when some rule filters on tags.
@@ -285,7 +285,7 @@ func (c *Checker) version(ctx context.Context, s Subject) (*version, error) {
 	}
 	v := &version{c: c, s: s, region: region, all: all, rulesKnown: true}
 	for _, r := range all {
-		if c.audited(r.ID) {
+		if c.Audited(r.ID) {
 			v.rules = append(v.rules, r)
 		}
 	}
@@ -384,7 +384,7 @@ func (v *version) othersReplicated(ctx context.Context, dest string) bool {
 	var others []string
 	for _, r := range v.all {
 		if other := r.Destination.Bucket(); other != dest {
-			if !v.c.audited(r.ID) {
+			if !v.c.Audited(r.ID) {
 				return false
 			}
 			others = append(others, other)
@@ -540,7 +540,7 @@ func (c *Checker) checkDeleteMarker(ctx context.Context, s Subject, only string)
 	}
 	var rules []replication.Rule
 	for _, r := range cfg.Match(s.Key, nil) {
-		if c.audited(r.ID) && (only == "" || r.Destination.Bucket() == only) {
+		if c.Audited(r.ID) && (only == "" || r.Destination.Bucket() == only) {
 			rules = append(rules, r)
 		}
 	}

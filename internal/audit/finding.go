@@ -40,6 +40,10 @@ type Finding struct {
 	// AwaitingReason marks a FAILED seen on the source's status under a rule
 	// with Metrics on: S3's failure event, with the reason, is on its way.
 	AwaitingReason bool
+	// RedriveAt is when a reconciliation handed a version that was never
+	// replicated to S3 Batch Replication: its PENDING threshold, and its
+	// lag once verified, count from then, not from its writing.
+	RedriveAt time.Time
 }
 
 // Replica is the evidence read from the destination.

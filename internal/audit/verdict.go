@@ -21,8 +21,11 @@ const (
 	// no such bucket), so it cannot tell. It is checked again, rarely, and
 	// alerted once with the fix.
 	CannotVerify Verdict = "CANNOT_VERIFY"
-	// NotReplicated: no rule applies (outside every filter, written before
-	// the rule, or a replica itself). Recorded, never alerted.
+	// NotReplicated: S3 did not replicate the version and will not on its
+	// own: no rule applies, it was written before the rule, or it is a
+	// replica itself. Recorded, never alerted, never checked again; a
+	// Batch Replication re-drive may still replicate it, and later
+	// evidence replaces it.
 	NotReplicated Verdict = "NOT_REPLICATED"
 	// Superseded: the version was deleted before it could be checked.
 	Superseded Verdict = "SUPERSEDED"
@@ -48,7 +51,7 @@ func (v Verdict) Open() bool { return v == Pending || v == CannotVerify || v.Pro
 // final: a redelivered or reordered event must never move it back.
 func (v Verdict) Final() bool {
 	switch v {
-	case Verified, Superseded, DeleteNotReplicated, NotReplicated:
+	case Verified, Superseded, DeleteNotReplicated:
 		return true
 	}
 	return false

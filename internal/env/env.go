@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strconv"
@@ -16,7 +17,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3control"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/replaudit/replaudit/internal/alert"
 	"github.com/replaudit/replaudit/internal/audit"
@@ -24,6 +28,7 @@ import (
 	"github.com/replaudit/replaudit/internal/bucketregion"
 	"github.com/replaudit/replaudit/internal/incident"
 	"github.com/replaudit/replaudit/internal/ledger"
+	"github.com/replaudit/replaudit/internal/reconcile"
 )
 
 // Config is what the auditor and the sweeper read from their environment.
@@ -39,6 +44,44 @@ type Config struct {
 	PerGiB           time.Duration // PENDING_ALLOWANCE_MINUTES_PER_GIB, default 4
 	RuleIDs          []string      // RULE_IDS, comma-separated: audit only these rules; empty audits all
 	CallTimeout      time.Duration // CALL_TIMEOUT_SECONDS, default 10: the most one AWS call (with its retries) may take
+
+	// The inventory reconciler's.
+	SourceBuckets      []string // SOURCE_BUCKETS, comma-separated: the buckets whose inventories are reconciled
+	FilesQueueURL      string   // FILES_QUEUE_URL: where a run's file tasks go
+	AutoRedrive        string   // AUTO_REDRIVE: false (print the command), confirm or true
+	ReplicationRoleArn string   // REPLICATION_ROLE_ARN: the role S3 Batch Replication jobs assume
+}
+
+// LoadReconciler reads the configuration of the inventory reconciler: the
+// audit functions' and its own.
+func LoadReconciler() (Config, error) {
+	c, err := Load()
+	var errs []error
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if c.FilesQueueURL = os.Getenv("FILES_QUEUE_URL"); c.FilesQueueURL == "" {
+		errs = append(errs, errors.New("FILES_QUEUE_URL is not set"))
+	}
+	if ids := os.Getenv("SOURCE_BUCKETS"); ids != "" {
+		for _, b := range strings.Split(ids, ",") {
+			if b = strings.TrimSpace(b); b != "" {
+				c.SourceBuckets = append(c.SourceBuckets, b)
+			}
+		}
+	}
+	switch c.AutoRedrive = strings.ToLower(strings.TrimSpace(os.Getenv("AUTO_REDRIVE"))); c.AutoRedrive {
+	case "":
+		c.AutoRedrive = "false"
+	case "false", "confirm", "true":
+	default:
+		errs = append(errs, fmt.Errorf("AUTO_REDRIVE=%q is not false, confirm or true", c.AutoRedrive))
+	}
+	c.ReplicationRoleArn = os.Getenv("REPLICATION_ROLE_ARN")
+	if c.AutoRedrive != "false" && c.ReplicationRoleArn == "" {
+		errs = append(errs, errors.New("REPLICATION_ROLE_ARN is not set, and AUTO_REDRIVE needs it"))
+	}
+	return c, errors.Join(errs...)
 }
 
 // Load reads the configuration. Every problem is named in the error.
@@ -138,4 +181,41 @@ func Wire(cfg aws.Config, c Config, log *slog.Logger, clock func() time.Time) (P
 		return Parts{}, err
 	}
 	return Parts{Checker: checker, Ledger: l, Tracker: t}, nil
+}
+
+// Reconciler wires the inventory reconciler on the parts: the inventory
+// bucket (in the function's region) read and written through S3, file
+// tasks through SQS, re-drives through S3 Batch Operations.
+func Reconciler(base aws.Config, c Config, p Parts, log *slog.Logger, clock func() time.Time, metrics io.Writer) (*reconcile.Reconciler, error) {
+	cfg := base.Copy()
+	cfg.APIOptions = append(cfg.APIOptions, awscall.Timeout(c.CallTimeout, callReserve))
+	db := dynamodb.NewFromConfig(cfg)
+	pub, err := alert.NewSNS(sns.NewFromConfig(cfg), c.Topic)
+	if err != nil {
+		return nil, err
+	}
+	sources := map[string]bool{}
+	for _, b := range c.SourceBuckets {
+		sources[b] = true
+	}
+	return reconcile.New(reconcile.Options{
+		// An inventory file is read whole, however long it takes: no
+		// call timeout, but the invocation's.
+		S3:          s3.NewFromConfig(base, reconcile.QuietChecksums),
+		Checker:     p.Checker,
+		Tracker:     p.Tracker,
+		Ledger:      p.Ledger,
+		Runs:        db,
+		Dispatch:    reconcile.Queue{Client: sqs.NewFromConfig(cfg), URL: c.FilesQueueURL},
+		Jobs:        s3control.NewFromConfig(cfg),
+		Redrive:     reconcile.Redrive{Mode: c.AutoRedrive, RoleArn: c.ReplicationRoleArn},
+		Publisher:   pub,
+		Sources:     func(b string) bool { return len(sources) == 0 || sources[b] },
+		Allowance:   p.Tracker.Policy().Allowance,
+		Concurrency: c.Concurrency,
+		Retention:   c.Retention,
+		Log:         log,
+		Metrics:     metrics,
+		Clock:       clock,
+	})
 }

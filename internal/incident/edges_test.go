@@ -171,11 +171,15 @@ func TestDigestCountsAnUpgradedHeldItemOnce(t *testing.T) {
 func TestAStormEndsWhenAnUpgradedHeldItemEnds(t *testing.T) {
 	sb := sharedSandbox(t)
 	w := newWorld(t, sb, 1)
-	w.alignWindow()
+	start := w.alignWindow()
 	w.mustSettle(w.longPending("first"))
 	w.mustSettle(w.longPending("second"))
 	w.clock.Advance(7 * time.Minute) // W1 is over and settled; the clock is in the next window
-	w.sweep()
+	// W1's digest, before any sweep rechecks second (which a sweep may do
+	// first, in parallel, and page on its own).
+	if _, err := w.p.Tracker.Window(context.Background(), ledger.Key{PK: ledger.WindowPrefix + w.src, SK: "W#" + start.Format(time.RFC3339)}); err != nil {
+		t.Fatal(err)
+	}
 	if w.messages("DIGEST 1 replication problems") != 1 {
 		t.Fatalf("prepare: no digest; subjects %q", w.subjects())
 	}

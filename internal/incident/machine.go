@@ -96,15 +96,6 @@ func backoff(age time.Duration) time.Duration {
 	return 24 * time.Hour
 }
 
-// written is when the item's version was written, which the PENDING
-// threshold counts from: a backlog in the queue does not delay the warning.
-func written(it ledger.Item) time.Time {
-	if it.EventTime.IsZero() {
-		return it.FirstSeen
-	}
-	return it.EventTime
-}
-
 // KindOf is the incident an item's verdict makes, or "" for none.
 func KindOf(it ledger.Item) alert.Kind {
 	switch {
@@ -135,7 +126,7 @@ func at(t time.Time) *time.Time { return &t }
 // status and S3's failure event, with the reason, is on its way.
 func (p Policy) observe(it *ledger.Item, now time.Time, awaitingReason bool) {
 	if it.Verdict == audit.Pending && !it.LongPending {
-		if age, allowed := now.Sub(written(*it)), p.Allowance(it.Size); age > allowed {
+		if age, allowed := now.Sub(it.Started()), p.Allowance(it.Size); age > allowed {
 			it.LongPending = true
 			it.Detail = fmt.Sprintf("PENDING for %s, past the threshold of %s.", age.Round(time.Minute), allowed)
 		}
@@ -346,7 +337,7 @@ func (p Policy) schedule(it *ledger.Item, now time.Time) {
 		}
 		due = it.LastChecked.Add(step)
 		if it.Verdict == audit.Pending && !it.LongPending {
-			if limit := written(*it).Add(p.Allowance(it.Size)); limit.Before(due) {
+			if limit := it.Started().Add(p.Allowance(it.Size)); limit.Before(due) {
 				due = limit.Add(time.Second)
 			}
 		}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -105,7 +104,7 @@ func (t *Tracker) update(ctx context.Context, k ledger.Key, expr string, names m
 	for k, v := range names {
 		all[k] = v
 	}
-	expr, cond = placeholders(expr, all), placeholders(cond, all)
+	expr, cond = ledger.Placeholders(expr, all), ledger.Placeholders(cond, all)
 	in := &dynamodb.UpdateItemInput{TableName: aws.String(t.opts.Ledger.Table()), Key: k.AV(), UpdateExpression: aws.String(expr),
 		ExpressionAttributeNames: all, ExpressionAttributeValues: values, ReturnValues: ret}
 	if cond != "" {
@@ -115,22 +114,6 @@ func (t *Tracker) update(ctx context.Context, k ledger.Key, expr string, names m
 		in.ExpressionAttributeNames = nil
 	}
 	return t.windows().UpdateItem(ctx, in)
-}
-
-var plainName = regexp.MustCompile(`(^|[^:#\w])([a-zA-Z][a-zA-Z0-9]*)\b`)
-
-var keywords = map[string]bool{"SET": true, "ADD": true, "REMOVE": true, "DELETE": true, "AND": true, "OR": true, "NOT": true,
-	"if_not_exists": true, "attribute_exists": true, "attribute_not_exists": true, "size": true, "contains": true}
-
-func placeholders(expr string, names map[string]string) string {
-	return plainName.ReplaceAllStringFunc(expr, func(m string) string {
-		sub := plainName.FindStringSubmatch(m)
-		if keywords[sub[2]] {
-			return m
-		}
-		names["#"+sub[2]] = sub[2]
-		return sub[1] + "#" + sub[2]
-	})
 }
 
 func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }

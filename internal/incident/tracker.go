@@ -118,6 +118,12 @@ func (t *Tracker) Settle(ctx context.Context, f audit.Finding, guess Guess) (Out
 			return Outcome{}, err
 		}
 	}
+	return t.SettleKnown(ctx, f, cur)
+}
+
+// SettleKnown is Settle for a caller that has read the item already (nil:
+// there is none), such as a reconciliation that reads a hundred at once.
+func (t *Tracker) SettleKnown(ctx context.Context, f audit.Finding, cur *ledger.Item) (Outcome, error) {
 	out, err := t.settle(ctx, ledger.KeyOf(f.Bucket, f.Key, f.VersionID, f.Destination), f, cur, false)
 	if err == nil && f.Verdict == audit.CannotVerify && out.Item.Verdict == audit.CannotVerify {
 		err = t.blind(ctx, f, &out)

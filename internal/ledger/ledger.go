@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,6 +26,7 @@ type DynamoDB interface {
 	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+	BatchGetItem(context.Context, *dynamodb.BatchGetItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 }
 
 // Index names.
@@ -166,6 +169,9 @@ type Item struct {
 	Detail            string         `dynamodbav:"detail,omitempty"`
 	LongPending       bool           `dynamodbav:"longPending,omitempty"`
 	DeleteMarker      bool           `dynamodbav:"deleteMarker,omitempty"`
+	// RedriveAt is when a reconciliation re-drove the version (see
+	// audit.Finding).
+	RedriveAt *time.Time `dynamodbav:"redriveAt,omitempty"`
 
 	// The item's incident, whose states and transitions package incident
 	// keeps.
@@ -203,6 +209,8 @@ type Item struct {
 
 	// Set on storm windows (IsWindow) only: the state of the window's digest.
 	Digest string `dynamodbav:"digest,omitempty"`
+	// Set on reconciliation runs (IsRun) only: the run's summary, as JSON.
+	Summary string `dynamodbav:"summary,omitempty"`
 
 	// Set on configuration evidence (IsConfig) only.
 	RequestType string   `dynamodbav:"requestType,omitempty"`
@@ -218,6 +226,20 @@ func (it Item) Finding() audit.Finding {
 		EventTime: it.EventTime, EventTimeClamped: it.EventTimeClamped, CheckedAt: it.LastChecked, Replica: it.Replica, Differences: it.Differences,
 		FailureReason: it.FailureReason, Detail: it.Detail, LongPending: it.LongPending, DeleteMarker: it.DeleteMarker,
 	}
+}
+
+// Started is when the version's replication started, which the PENDING
+// threshold and the lag count from: its re-drive, if a reconciliation
+// re-drove it; else its writing; else, lacking an event time, its first
+// sighting.
+func (it Item) Started() time.Time {
+	switch {
+	case it.RedriveAt != nil && it.RedriveAt.After(it.EventTime):
+		return *it.RedriveAt
+	case it.EventTime.IsZero():
+		return it.FirstSeen
+	}
+	return it.EventTime
 }
 
 // Since returns when the item's current verdict was first recorded, in
@@ -266,13 +288,17 @@ func (l *Ledger) Apply(cur *Item, f audit.Finding) (next Item, news bool) {
 	if f.DeleteMarker {
 		next.DeleteMarker = true
 	}
+	if !f.RedriveAt.IsZero() && (next.RedriveAt == nil || f.RedriveAt.After(*next.RedriveAt)) {
+		at := f.RedriveAt.UTC()
+		next.RedriveAt, news = &at, true
+	}
 	switch {
 	case next.Verdict != f.Verdict && f.Verdict.Replaces(next.Verdict):
 		next.Verdict, next.Detail = f.Verdict, f.Detail
 		next.History = append(next.History, Change{Verdict: f.Verdict, At: now, Detail: f.Detail})
 		next.FailureReason, next.Differences, next.Replica, next.LagSeconds = f.FailureReason, f.Differences, f.Replica, nil
 		if f.Replica != nil && f.Verdict == audit.Verified {
-			lag := max(f.Replica.VerifiedAt.Sub(next.EventTime), 0).Seconds()
+			lag := max(f.Replica.VerifiedAt.Sub(next.Started()), 0).Seconds()
 			next.LagSeconds = &lag
 		}
 		news = true
@@ -314,6 +340,49 @@ func decode(raw map[string]types.AttributeValue) (Item, error) {
 		return Item{}, fmt.Errorf("decode item: %w", err)
 	}
 	return it, nil
+}
+
+// GetMany reads many items, a hundred a call, and returns those that
+// exist. Reads are eventually consistent: it serves bulk decisions (which
+// versions an inventory lists that the ledger holds), and a write made on
+// a stale read fails its condition and is computed again.
+func (l *Ledger) GetMany(ctx context.Context, keys []Key) (map[Key]Item, error) {
+	out := make(map[Key]Item, len(keys))
+	for chunk := range slices.Chunk(keys, 100) {
+		req := map[string]types.KeysAndAttributes{l.opts.Table: {Keys: make([]map[string]types.AttributeValue, 0, len(chunk))}}
+		seen := map[Key]bool{}
+		for _, k := range chunk {
+			if !seen[k] {
+				seen[k] = true
+				ka := req[l.opts.Table]
+				ka.Keys = append(ka.Keys, k.AV())
+				req[l.opts.Table] = ka
+			}
+		}
+		for delay := 50 * time.Millisecond; len(req) > 0 && len(req[l.opts.Table].Keys) > 0; delay = min(2*delay, 2*time.Second) {
+			res, err := l.opts.DB.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+			if err != nil {
+				return nil, fmt.Errorf("read %d items: %w", len(chunk), err)
+			}
+			for _, raw := range res.Responses[l.opts.Table] {
+				it, err := decode(raw)
+				if err != nil {
+					return nil, err
+				}
+				out[it.Key] = it
+			}
+			req = res.UnprocessedKeys
+			if len(req) > 0 {
+				// Throttled: DynamoDB hands back what it did not read.
+				select {
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				case <-time.After(delay):
+				}
+			}
+		}
+	}
+	return out, nil
 }
 
 // ErrNotFound is returned for an item that does not exist.
@@ -577,6 +646,14 @@ const blindPrefix = "BLIND#"
 // incident rather than an object version.
 func IsBlind(it Item) bool { return strings.HasPrefix(it.PK, blindPrefix) }
 
+// RunPrefix starts the partition key of inventory reconciliation runs,
+// which package reconcile keeps in the ledger table.
+const RunPrefix = "RUN#"
+
+// IsRun reports whether an item from a period query is a reconciliation
+// run's summary rather than an object version.
+func IsRun(it Item) bool { return strings.HasPrefix(it.PK, RunPrefix) }
+
 // WindowPrefix starts the partition key of storm windows, which package
 // incident keeps in the ledger table beside the items.
 const WindowPrefix = "STORM#"
@@ -585,4 +662,24 @@ const WindowPrefix = "STORM#"
 // rather than an object version.
 func IsWindow(it Item) bool {
 	return len(it.PK) >= len(WindowPrefix) && it.PK[:len(WindowPrefix)] == WindowPrefix
+}
+
+var plainName = regexp.MustCompile(`(^|[^:#\w])([a-zA-Z][a-zA-Z0-9]*)\b`)
+
+var keywords = map[string]bool{"SET": true, "ADD": true, "REMOVE": true, "DELETE": true, "AND": true, "OR": true, "NOT": true,
+	"IN": true, "if_not_exists": true, "attribute_exists": true, "attribute_not_exists": true, "size": true, "contains": true,
+	"begins_with": true, "list_append": true}
+
+// Placeholders rewrites an update or condition expression written with
+// plain attribute names so that every one goes through a #placeholder,
+// added to names: DynamoDB reserves many words (bucket, open, status...).
+func Placeholders(expr string, names map[string]string) string {
+	return plainName.ReplaceAllStringFunc(expr, func(m string) string {
+		sub := plainName.FindStringSubmatch(m)
+		if keywords[sub[2]] {
+			return m
+		}
+		names["#"+sub[2]] = sub[2]
+		return sub[1] + "#" + sub[2]
+	})
 }

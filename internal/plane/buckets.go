@@ -83,7 +83,7 @@ func (b *Buckets) Replicate(ctx context.Context, source string, rules ...Rule) e
 			Destination: d})
 	}
 	_, err := b.S3(b.p.Options.Region).PutBucketReplication(ctx, &s3.PutBucketReplicationInput{Bucket: aws.String(source),
-		ReplicationConfiguration: &types.ReplicationConfiguration{Role: aws.String("arn:aws:iam::000000000000:role/replication"), Rules: rs}})
+		ReplicationConfiguration: &types.ReplicationConfiguration{Role: aws.String(ReplicationRole), Rules: rs}})
 	if err != nil {
 		return fmt.Errorf("replicate %s: %w", source, err)
 	}

@@ -66,7 +66,7 @@ func ParseVerdict(s string) (audit.Verdict, error) {
 // Match reports whether an object item passes the filter. Configuration
 // evidence never does.
 func (f Filter) Match(it ledger.Item) bool {
-	if ledger.IsConfig(it) || ledger.IsWindow(it) {
+	if ledger.IsConfig(it) || ledger.IsWindow(it) || ledger.IsRun(it) || ledger.IsBlind(it) {
 		return false
 	}
 	if f.Verdict != "" && it.Verdict != f.Verdict {

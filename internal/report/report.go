@@ -2,6 +2,7 @@ package report
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"sort"
@@ -10,6 +11,7 @@ import (
 	"github.com/replaudit/replaudit/internal/audit"
 	"github.com/replaudit/replaudit/internal/incident"
 	"github.com/replaudit/replaudit/internal/ledger"
+	"github.com/replaudit/replaudit/internal/reconcile"
 )
 
 // Ledger is what a report reads.
@@ -65,10 +67,61 @@ type Report struct {
 	Histogram []Bucket
 	Daily     []Day
 	Changes   []Change
+	// Coverage is the latest closed inventory reconciliation of each
+	// source in the period, by source.
+	Coverage []Coverage
+}
+
+// Coverage is what the latest inventory of a source says of the audit's
+// reach: the versions in scope, and those the ledger had never heard of.
+type Coverage struct {
+	Source       string
+	Inventory    time.Time
+	State        string
+	InScope      int64
+	NeverAudited int64 // no verdict until the reconciliation recorded one
+	Redrive      int64 // versions in the remediation manifest
+	FailedFiles  int
+}
+
+// Line says it in one line, for the text and HTML reports.
+func (c Coverage) Line() string {
+	line := fmt.Sprintf("inventory of %s, %s: %d versions in scope, %d with a verdict (%.2f%%), %d never audited (%.2f%%), recorded by the reconciliation",
+		c.Inventory.UTC().Format("2006-01-02 15:04 UTC"), c.State, c.InScope, c.InScope-c.NeverAudited,
+		Share(c.InScope-c.NeverAudited, c.InScope), c.NeverAudited, 100-Share(c.InScope-c.NeverAudited, c.InScope))
+	if c.Redrive > 0 {
+		line += fmt.Sprintf("; %d to re-drive", c.Redrive)
+	}
+	if c.FailedFiles > 0 {
+		line += fmt.Sprintf("; %d files unread", c.FailedFiles)
+	}
+	return line
+}
+
+// coverage keeps a run if it is its source's latest closed one.
+func (r *Report) coverage(it ledger.Item) {
+	if it.Summary == "" {
+		return // still running
+	}
+	var s reconcile.Summary
+	if json.Unmarshal([]byte(it.Summary), &s) != nil || s.Source == "" {
+		return
+	}
+	c := Coverage{Source: s.Source, Inventory: s.Inventory, State: s.State, InScope: s.InScope(), NeverAudited: s.NeverAudited(),
+		Redrive: s.Redrive, FailedFiles: s.FailedFiles}
+	for i, have := range r.Coverage {
+		if have.Source == c.Source {
+			if c.Inventory.After(have.Inventory) {
+				r.Coverage[i] = c
+			}
+			return
+		}
+	}
+	r.Coverage = append(r.Coverage, c)
 }
 
 // Share is part of whole as a percentage, 100 when there is nothing.
-func Share(part, whole int) float64 {
+func Share[N int | int64](part, whole N) float64 {
 	if whole == 0 {
 		return 100
 	}
@@ -107,7 +160,11 @@ func Compute(ctx context.Context, l Ledger, since, until time.Time, threshold ti
 			r.Changes = append(r.Changes, Change{At: it.EventTime, Bucket: it.Bucket, RequestType: it.RequestType, Status: it.Status, Rules: it.RuleIDs})
 			return nil
 		}
-		if ledger.IsWindow(it) {
+		if ledger.IsRun(it) {
+			r.coverage(it)
+			return nil
+		}
+		if ledger.IsWindow(it) || ledger.IsBlind(it) {
 			return nil
 		}
 		r.Checks++
@@ -182,5 +239,6 @@ func Compute(ctx context.Context, l Ledger, since, until time.Time, threshold ti
 	}
 	sort.Slice(r.Daily, func(i, j int) bool { return r.Daily[i].Date < r.Daily[j].Date })
 	sort.Slice(r.Changes, func(i, j int) bool { return r.Changes[i].At.Before(r.Changes[j].At) })
+	sort.Slice(r.Coverage, func(i, j int) bool { return r.Coverage[i].Source < r.Coverage[j].Source })
 	return r, nil
 }

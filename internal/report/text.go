@@ -68,6 +68,14 @@ func (r *Report) Text(w io.Writer) error {
 		p("longest pending\tnone")
 	}
 	p("")
+	p("coverage (latest inventory reconciliation)")
+	if len(r.Coverage) == 0 {
+		p("  none in the period: enable inventory (EnableInventory) to account for objects never announced")
+	}
+	for _, c := range r.Coverage {
+		p("  s3://%s	%s", c.Source, c.Line())
+	}
+	p("")
 	p("configuration changes")
 	if len(r.Changes) == 0 {
 		p("  none")

@@ -21,6 +21,18 @@ type Properties struct {
 	Metrics                 bool
 	ReplicateSseKmsObjects  bool
 	NotificationQueueArn    string
+	// Inventory, when set, has S3 Inventory list every version of the
+	// source daily or weekly, for the reconciler.
+	Inventory *Inventory
+}
+
+// Inventory is the Inventory property: where S3 Inventory delivers the
+// source's reports.
+type Inventory struct {
+	Bucket    string // the inventory bucket, in the source's region
+	Prefix    string // where in it; S3 adds the source and the configuration id
+	Format    string // CSV or Parquet
+	Frequency string // Daily or Weekly
 }
 
 // Destination is one entry of the Destinations property.
@@ -58,11 +70,13 @@ var knownProperties = map[string]bool{
 	"ServiceToken": true, "ServiceTimeout": true,
 	"SourceBucket": true, "RoleArn": true, "Destinations": true, "Prefix": true, "Tags": true,
 	"DeleteMarkerReplication": true, "ReplicationTimeControl": true, "Metrics": true,
-	"ReplicateSseKmsObjects": true, "NotificationQueueArn": true,
+	"ReplicateSseKmsObjects": true, "NotificationQueueArn": true, "Inventory": true,
 }
 
 // KnownProperty reports whether name is a property of Custom::S3Replication.
 func KnownProperty(name string) bool { return knownProperties[name] }
+
+var knownInventoryProperties = map[string]bool{"Bucket": true, "Prefix": true, "Format": true, "Frequency": true}
 
 var knownDestinationProperties = map[string]bool{
 	"Bucket": true, "Region": true, "StorageClass": true, "Account": true,
@@ -173,6 +187,10 @@ func ParseProperties(raw map[string]any) (Properties, error) {
 		p.fail("ReplicationTimeControl needs Metrics: set Metrics to true.")
 	}
 	out.Destinations = p.destinations(raw["Destinations"])
+	out.Inventory = p.inventory(raw["Inventory"])
+	if out.Inventory != nil && out.Inventory.Bucket == out.SourceBucket {
+		p.fail("Inventory.Bucket is the SourceBucket: S3 would list its own reports; use a bucket of their own.")
+	}
 	seen := map[string]bool{}
 	for i, d := range out.Destinations {
 		label := fmt.Sprintf("Destinations[%d]", i)
@@ -234,6 +252,74 @@ func (p *parser) tags(v any) map[string]string {
 		p.fail("Tags has %d entries: an object carries at most 10 tags.", len(out))
 	}
 	return out
+}
+
+// inventory reads the Inventory property: absent or empty is none.
+func (p *parser) inventory(v any) *Inventory {
+	if s, ok := v.(string); ok {
+		if strings.TrimSpace(s) == "" {
+			return nil
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(s), &m); err != nil {
+			p.fail("Inventory must be a map with a Bucket, not %s.", describe(v))
+			return nil
+		}
+		v = m
+	}
+	if v == nil {
+		return nil
+	}
+	raw, ok := v.(map[string]any)
+	if !ok {
+		p.fail("Inventory must be a map with a Bucket, not %s.", describe(v))
+		return nil
+	}
+	var unknown []string
+	for k := range raw {
+		if !knownInventoryProperties[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	for _, k := range unknown {
+		p.fail("Inventory has an unknown property %q.", k)
+	}
+	inv := &Inventory{
+		Bucket:    p.str(raw, "Bucket", "Inventory.Bucket"),
+		Prefix:    strings.Trim(p.str(raw, "Prefix", "Inventory.Prefix"), "/"),
+		Format:    p.str(raw, "Format", "Inventory.Format"),
+		Frequency: p.str(raw, "Frequency", "Inventory.Frequency"),
+	}
+	if arn, name, ok := strings.Cut(inv.Bucket, ":::"); ok && strings.HasPrefix(arn, "arn:aws") && strings.HasSuffix(arn, ":s3") {
+		inv.Bucket = name // a bucket ARN names the bucket too
+	}
+	switch {
+	case inv.Bucket == "":
+		p.fail("Inventory.Bucket is required: the bucket S3 Inventory delivers to.")
+	case !bucketName.MatchString(inv.Bucket):
+		p.fail("Inventory.Bucket %q is not a valid bucket name.", inv.Bucket)
+	}
+	if len(inv.Prefix) > 512 {
+		p.fail("Inventory.Prefix is longer than 512 bytes.")
+	}
+	switch strings.ToLower(inv.Format) {
+	case "", "csv":
+		inv.Format = "CSV"
+	case "parquet":
+		inv.Format = "Parquet"
+	default:
+		p.fail("Inventory.Format %q is not CSV or Parquet (replaudit does not read ORC).", inv.Format)
+	}
+	switch strings.ToLower(inv.Frequency) {
+	case "", "daily":
+		inv.Frequency = "Daily"
+	case "weekly":
+		inv.Frequency = "Weekly"
+	default:
+		p.fail("Inventory.Frequency %q is not Daily or Weekly.", inv.Frequency)
+	}
+	return inv
 }
 
 func (p *parser) destinations(v any) []Destination {

@@ -39,6 +39,9 @@ type S3 interface {
 	DeleteBucketReplication(context.Context, *s3.DeleteBucketReplicationInput, ...func(*s3.Options)) (*s3.DeleteBucketReplicationOutput, error)
 	GetBucketNotificationConfiguration(context.Context, *s3.GetBucketNotificationConfigurationInput, ...func(*s3.Options)) (*s3.GetBucketNotificationConfigurationOutput, error)
 	PutBucketNotificationConfiguration(context.Context, *s3.PutBucketNotificationConfigurationInput, ...func(*s3.Options)) (*s3.PutBucketNotificationConfigurationOutput, error)
+	GetBucketInventoryConfiguration(context.Context, *s3.GetBucketInventoryConfigurationInput, ...func(*s3.Options)) (*s3.GetBucketInventoryConfigurationOutput, error)
+	PutBucketInventoryConfiguration(context.Context, *s3.PutBucketInventoryConfigurationInput, ...func(*s3.Options)) (*s3.PutBucketInventoryConfigurationOutput, error)
+	DeleteBucketInventoryConfiguration(context.Context, *s3.DeleteBucketInventoryConfigurationInput, ...func(*s3.Options)) (*s3.DeleteBucketInventoryConfigurationOutput, error)
 }
 
 // Clients returns the S3 client for a region. Buckets must be addressed in
@@ -220,6 +223,19 @@ func (s *Setup) apply(ctx context.Context, own string, p Properties, hadQueue bo
 		problems = append(problems, fmt.Sprintf("NotificationQueueArn is in %s but SourceBucket %s is in %s: S3 notifies only queues in the bucket's region.",
 			queueRegion(p.NotificationQueueArn), p.SourceBucket, src.region))
 	}
+	if p.Inventory != nil {
+		inv, err := s.locate(ctx, p.Inventory.Bucket)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case !inv.exists:
+			problems = append(problems, fmt.Sprintf("Inventory.Bucket %q does not exist, or this account cannot see it.", p.Inventory.Bucket))
+		case src.exists && inv.region != src.region:
+			problems = append(problems, fmt.Sprintf("Inventory.Bucket %s is in %s but SourceBucket %s is in %s: S3 Inventory delivers only to a bucket in the source's region.",
+				p.Inventory.Bucket, inv.region, p.SourceBucket, src.region))
+		}
+	}
 	dsts := make([]located, len(p.Destinations))
 	var notesText []string
 	for i, d := range p.Destinations {
@@ -255,12 +271,19 @@ func (s *Setup) apply(ctx context.Context, own string, p Properties, hadQueue bo
 			return nil, err
 		}
 	}
+	inventory, err := s.planInventory(ctx, own, p, src)
+	if err != nil {
+		return nil, err
+	}
 	for i, d := range p.Destinations {
 		if !dsts[i].exists {
 			notesText = append(notesText, fmt.Sprintf("Created %s in %s; it is kept when the stack is deleted.", d.Bucket, d.Region))
 		}
 	}
 	data := responseData(p, src, dsts, rules.ids, notesText)
+	if p.Inventory != nil {
+		data["InventoryConfigurationId"] = inventoryID(own)
+	}
 	if b, _ := json.Marshal(data); len(b) > maxData {
 		return nil, fmt.Errorf("too many destinations: %d make a response of %d bytes, over what CloudFormation accepts; split them over several resources", len(p.Destinations), len(b))
 	}
@@ -291,6 +314,9 @@ func (s *Setup) apply(ctx context.Context, own string, p Properties, hadQueue bo
 		return nil, err
 	}
 	if err := notes.write(ctx); err != nil {
+		return nil, err
+	}
+	if err := inventory.write(ctx); err != nil {
 		return nil, err
 	}
 	return data, nil
@@ -718,5 +744,12 @@ func (s *Setup) remove(ctx context.Context, own, source string) error {
 	if err != nil {
 		return err
 	}
-	return notes.write(ctx)
+	if err := notes.write(ctx); err != nil {
+		return err
+	}
+	inventory, err := s.planInventory(ctx, own, Properties{}, src)
+	if err != nil {
+		return err
+	}
+	return inventory.write(ctx)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/replaudit/replaudit/internal/audit"
 	"github.com/replaudit/replaudit/internal/ledger"
+	"github.com/replaudit/replaudit/internal/reconcile"
 	"github.com/replaudit/replaudit/internal/setup"
 )
 
@@ -61,6 +62,11 @@ func TestReplicationRoleGrantsExactlyWhatS3Needs(t *testing.T) {
 		"WriteReplicas":           {"s3:ReplicateDelete", "s3:ReplicateObject", "s3:ReplicateTags"},
 		"DecryptSourceObjects":    {"kms:Decrypt"},
 		"EncryptReplicas":         {"kms:Encrypt", "kms:GenerateDataKey"},
+		// S3 Batch Replication, with AutoRedrive: what AWS documents for
+		// a job given its manifest.
+		"RedriveSourceObjects": {"s3:InitiateReplication"},
+		"ReadRedriveManifests": {"s3:GetObject", "s3:GetObjectVersion"},
+		"WriteRedriveReports":  {"s3:PutObject"},
 	}
 	if len(sts) != len(want) {
 		t.Errorf("statements: got %d, want %d", len(sts), len(want))
@@ -157,6 +163,8 @@ var iamAction = map[string]string{
 	"PutBucketVersioning": "s3:PutBucketVersioning", "GetBucketReplication": "s3:GetReplicationConfiguration",
 	"PutBucketReplication": "s3:PutReplicationConfiguration", "DeleteBucketReplication": "s3:PutReplicationConfiguration",
 	"GetBucketNotificationConfiguration": "s3:GetBucketNotification", "PutBucketNotificationConfiguration": "s3:PutBucketNotification",
+	"GetBucketInventoryConfiguration": "s3:GetInventoryConfiguration", "PutBucketInventoryConfiguration": "s3:PutInventoryConfiguration",
+	"DeleteBucketInventoryConfiguration": "s3:PutInventoryConfiguration",
 }
 
 func TestSetupFunctionMayMakeEveryCallItMakes(t *testing.T) {
@@ -314,5 +322,102 @@ func TestAuditorsGetReadOnlyAccessToTheLedger(t *testing.T) {
 	}
 	if tpl.Outputs["LedgerReadOnlyPolicyArn"] == nil {
 		t.Error("the policy is not an output")
+	}
+}
+
+// reconcileAction names the permission each call of the reconciler needs
+// in the inventory bucket, and its S3 Batch Operations and SQS calls.
+var reconcileAction = map[string][]string{
+	"GetObject": {"s3:GetObject"}, "HeadObject": {"s3:GetObject"}, "ListObjectsV2": {"s3:ListBucket"},
+	"PutObject": {"s3:PutObject"}, "CreateMultipartUpload": {"s3:PutObject"}, "UploadPart": {"s3:PutObject"},
+	"CompleteMultipartUpload": {"s3:PutObject"}, "AbortMultipartUpload": {"s3:AbortMultipartUpload"},
+	"CreateJob": {"s3:CreateJob", "iam:PassRole"}, "SendMessageBatch": {"sqs:SendMessage"},
+	"UpdateItem": {"dynamodb:UpdateItem"}, "GetItem": {"dynamodb:GetItem"}, "Query": {"dynamodb:Query"},
+}
+
+func TestReconcilerMayMakeEveryCallItMakes(t *testing.T) {
+	tpl := load(t)
+	fn, ok := tpl.Resources["InventoryReconcilerFunction"]
+	if !ok || fn.Condition != "InventoryOn" {
+		t.Fatalf("no InventoryReconcilerFunction under the InventoryOn condition: %+v", fn)
+	}
+	sts := map[string]map[string]any{}
+	statements(fn.Properties["Policies"], sts)
+	granted := map[string]bool{}
+	for _, st := range sts {
+		for _, a := range actions(t, st) {
+			granted[a] = true
+		}
+	}
+	for _, api := range []reflect.Type{reflect.TypeOf((*reconcile.S3)(nil)).Elem(), reflect.TypeOf((*reconcile.Jobs)(nil)).Elem(),
+		reflect.TypeOf((*reconcile.SQS)(nil)).Elem(), reflect.TypeOf((*reconcile.RunDB)(nil)).Elem(), reflect.TypeOf((*audit.S3)(nil)).Elem()} {
+		for i := range api.NumMethod() {
+			call := api.Method(i).Name
+			needs, ok := reconcileAction[call]
+			if !ok {
+				needs, ok = auditAction[call]
+			}
+			if !ok {
+				t.Errorf("the reconciler calls %s: name its IAM actions in this test", call)
+			}
+			for _, a := range needs {
+				if !granted[a] {
+					t.Errorf("the reconciler calls %s but %s is not granted", call, a)
+				}
+			}
+		}
+	}
+	// The ledger's own calls: a hundred versions read at once, findings
+	// written whole.
+	for _, a := range []string{"dynamodb:BatchGetItem", "dynamodb:PutItem", "sns:Publish", "s3:ListBucket"} {
+		if !granted[a] {
+			t.Errorf("the reconciler lacks %s", a)
+		}
+	}
+	if fmt.Sprint(sts["StartBatchReplication"]["Resource"]) != "*" || !strings.Contains(fmt.Sprint(sts["HandTheReplicationRoleToBatchOperations"]["Condition"]), "batchoperations.s3.amazonaws.com") {
+		t.Errorf("re-drive statements: %v, %v", sts["StartBatchReplication"], sts["HandTheReplicationRoleToBatchOperations"])
+	}
+}
+
+func TestTheInventoryBucketIsLockedDown(t *testing.T) {
+	tpl := load(t)
+	b := tpl.Resources["InventoryBucket"]
+	if b.Type != "AWS::S3::Bucket" || b.Condition != "InventoryOn" {
+		t.Fatalf("inventory bucket: %+v", b)
+	}
+	p := b.Properties
+	for what, want := range map[string]string{
+		"BucketEncryption":               "AES256",
+		"PublicAccessBlockConfiguration": "map[BlockPublicAcls:true BlockPublicPolicy:true IgnorePublicAcls:true RestrictPublicBuckets:true]",
+		"LifecycleConfiguration":         "ExpirationInDays:InventoryRetentionDays",
+		"NotificationConfiguration":      "suffix Value:manifest.json",
+	} {
+		if got := fmt.Sprint(p[what]); !strings.Contains(got, want) {
+			t.Errorf("%s: %s lacks %s", what, got, want)
+		}
+	}
+	pol := fmt.Sprint(tpl.Resources["InventoryBucketPolicy"].Properties["PolicyDocument"])
+	for _, want := range []string{"aws:SourceArn", "aws:SourceAccount", "aws:SecureTransport:false", "Service:s3.amazonaws.com", "/inventory/*"} {
+		if !strings.Contains(pol, want) {
+			t.Errorf("inventory bucket policy lacks %s: %s", want, pol)
+		}
+	}
+	timeout, _ := strconv.Atoi(fmt.Sprint(tpl.Resources["InventoryReconcilerFunction"].Properties["Timeout"]))
+	for _, q := range []string{"InventoryQueue", "InventoryFilesQueue"} {
+		if v, _ := strconv.Atoi(fmt.Sprint(tpl.Resources[q].Properties["VisibilityTimeout"])); v < 6*timeout {
+			t.Errorf("%s: visibility %d is under six times the reconciler's timeout %d", q, v, timeout)
+		}
+	}
+	inv := fmt.Sprint(tpl.Resources["Replication"].Properties["Inventory"])
+	for _, want := range []string{"InventoryOn", "Bucket:InventoryBucket", "Prefix:inventory"} {
+		if !strings.Contains(inv, want) {
+			t.Errorf("the custom resource's Inventory lacks %s: %s", want, inv)
+		}
+	}
+	if d := tpl.Parameters["EnableInventory"].Default; d == nil || *d != "false" {
+		t.Errorf("EnableInventory must be opt-in: default %v", d)
+	}
+	if d := tpl.Parameters["AutoRedrive"].Default; d == nil || *d != "false" {
+		t.Errorf("AutoRedrive must be off by default: %v", d)
 	}
 }

@@ -38,6 +38,7 @@ type Parameter struct {
 // Resource is one entry under Resources.
 type Resource struct {
 	Type       string         `yaml:"Type"`
+	Condition  string         `yaml:"Condition"`
 	Properties map[string]any `yaml:"Properties"`
 	Metadata   struct {
 		BuildMethod string `yaml:"BuildMethod"`

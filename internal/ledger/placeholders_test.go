@@ -1,6 +1,10 @@
-package incident
+package ledger_test
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/replaudit/replaudit/internal/ledger"
+)
 
 func TestPlaceholdersNameEveryAttribute(t *testing.T) {
 	cases := map[string]string{
@@ -11,7 +15,7 @@ func TestPlaceholdersNameEveryAttribute(t *testing.T) {
 	}
 	for in, want := range cases {
 		names := map[string]string{}
-		if got := placeholders(in, names); got != want {
+		if got := ledger.Placeholders(in, names); got != want {
 			t.Errorf("placeholders(%q):\n got %q\nwant %q", in, got, want)
 		}
 		for k, v := range names {
