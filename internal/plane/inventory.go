@@ -29,6 +29,9 @@ type InventoryOptions struct {
 	Format string
 	// Redrive is the stack's AutoRedrive: false, confirm or true.
 	Redrive string
+	// Detached leaves the queues without the reconciler attached: the
+	// caller delivers their messages, to see each answer.
+	Detached bool
 }
 
 // Inventory is a source's reconciliation, set up as the stack does.
@@ -100,6 +103,9 @@ func (p *Plane) Reconcile(ctx context.Context, o InventoryOptions) (*Inventory, 
 		return nil, err
 	}
 	for _, q := range []string{inv.Manifests, inv.Files} {
+		if o.Detached {
+			break
+		}
 		if err := p.Sandbox.AddEventSourceMapping(sandbox.MappingOptions{QueueARN: q, Function: sandbox.HandlerFunc(inv.Reconciler.Handle), BatchSize: 1}); err != nil {
 			return nil, err
 		}

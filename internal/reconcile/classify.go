@@ -63,7 +63,7 @@ func (s Scope) Classify(r inventory.Row, at time.Time) (Class, []replication.Rul
 	if len(rules) == 0 && r.ReplicationStatus != "" {
 		// S3 replicated it under some rule: one that filters on tags,
 		// which only the object's tags could name, is a candidate.
-		rules = s.audited(s.tagCandidates(r.Key))
+		rules = s.audited(s.Config.MatchTagged(r.Key))
 	}
 	switch st := r.ReplicationStatus; {
 	case len(rules) == 0 && st == "":
@@ -88,30 +88,24 @@ func (s Scope) Classify(r inventory.Row, at time.Time) (Class, []replication.Rul
 	return NotReplicated, rules
 }
 
+// audited keeps the rules a run audits. It copies them only when it drops
+// one: when all are audited, as they typically are, it allocates nothing.
 func (s Scope) audited(rules []replication.Rule) []replication.Rule {
 	if s.Audited == nil {
 		return rules
 	}
-	out := rules[:0:0]
-	for _, rule := range rules {
-		if s.Audited(rule.ID) {
-			out = append(out, rule)
+	for i := range rules {
+		if !s.Audited(rules[i].ID) {
+			out := append(rules[:0:0], rules[:i]...)
+			for _, rule := range rules[i+1:] {
+				if s.Audited(rule.ID) {
+					out = append(out, rule)
+				}
+			}
+			return out
 		}
 	}
-	return out
-}
-
-// tagCandidates are the enabled rules that filter on tags and whose prefix
-// covers the key, the best of each destination.
-func (s Scope) tagCandidates(key string) []replication.Rule {
-	var tagged replication.Config
-	for _, r := range s.Config.Rules {
-		if len(r.Filter.Tags) > 0 {
-			r.Filter.Tags = nil // match on the prefix alone
-			tagged.Rules = append(tagged.Rules, r)
-		}
-	}
-	return tagged.Match(key, nil)
+	return rules
 }
 
 // tagRuleMayApply reports whether an enabled, audited rule that filters on

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -232,8 +233,13 @@ func (r *Reconciler) Start(ctx context.Context, bucket, key string) (Run, error)
 			// looked up then; only problems are looked up again.
 			rn.Since = prev.Created.Add(-48 * time.Hour)
 		}
-		if err := r.runs.start(ctx, rn.Key, rn); err != nil {
+		have, err := r.runs.start(ctx, rn.Key, rn)
+		if err != nil {
 			return Run{}, err
+		}
+		if have != nil && have.State != Running {
+			r.opts.Log.Info("inventory run already closed; the manifest was delivered again", "manifest", manifest, "state", have.State)
+			return *have, nil
 		}
 	}
 	tasks := make([]Task, len(m.Files))
@@ -255,8 +261,10 @@ func (r *Reconciler) Start(ctx context.Context, bucket, key string) (Run, error)
 const RunPrefix = "replaudit/"
 
 // dir is where a run's own objects go: under RunPrefix, at the path of the
-// inventory's manifest.
-func (t Task) dir() string { return RunPrefix + strings.TrimSuffix(t.Manifest, "manifest.json") }
+// inventory's manifest and its time, so no two runs share one.
+func (t Task) dir() string {
+	return RunPrefix + strings.TrimSuffix(t.Manifest, "manifest.json") + strconv.FormatInt(t.Created.UnixMilli(), 10) + "/"
+}
 
 // File reads one data file of a run and counts it once; whichever worker
 // counts the last file closes the run. It returns an error when the file

@@ -97,8 +97,9 @@ func conflict(err error) bool {
 	return errors.As(err, &ccf)
 }
 
-// start creates a run's item once: a replayed manifest finds it there.
-func (r runs) start(ctx context.Context, k ledger.Key, rn Run) error {
+// start creates a run's item once: a replayed manifest finds it there,
+// and start returns it.
+func (r runs) start(ctx context.Context, k ledger.Key, rn Run) (*Run, error) {
 	day := rn.Created.UTC().Format(time.DateOnly)
 	_, err := r.update(ctx, k,
 		"SET source = :src, manifest = :m, inventoryBucket = :ib, created = :c, eventTime = :c, files = :n, since = :since, state = :running, "+
@@ -108,12 +109,16 @@ func (r runs) start(ctx context.Context, k ledger.Key, rn Run) error {
 			":ds": sv(fmt.Sprintf("%s#%02d", day, ledger.Shard(k))), ":ttl": nv(rn.Created.Add(r.retention).Unix()), ":zero": nv(0)},
 		"attribute_not_exists(pk)", types.ReturnValueNone)
 	if conflict(err) {
-		return nil
+		have, err := r.get(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		return &have, nil
 	}
 	if err != nil {
-		return fmt.Errorf("start the run of %s: %w", rn.Manifest, err)
+		return nil, fmt.Errorf("start the run of %s: %w", rn.Manifest, err)
 	}
-	return nil
+	return nil, nil
 }
 
 // Counts are one file's (or a run's) tallies.

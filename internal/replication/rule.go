@@ -3,7 +3,7 @@ package replication
 import (
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -168,22 +168,37 @@ func (c Config) Validate() error {
 
 // Match returns the rules that apply to an object: for each destination
 // bucket, the enabled matching rule with the highest priority. The result is
-// ordered by destination bucket name.
+// ordered by destination bucket name. It allocates only when a rule
+// matches: the reconciler calls it once an inventory row.
 func (c Config) Match(key string, tags map[string]string) []Rule {
-	best := map[string]Rule{}
-	for _, r := range c.Rules {
-		if !r.Enabled || !r.Filter.Matches(key, tags) {
+	return c.best(func(f Filter) bool { return f.Matches(key, tags) })
+}
+
+// MatchTagged returns, as Match does, the rules only an object's tags
+// could decide: the enabled rules that filter on tags and whose prefix
+// covers the key, for an object whose tags are not known.
+func (c Config) MatchTagged(key string) []Rule {
+	return c.best(func(f Filter) bool { return len(f.Tags) > 0 && strings.HasPrefix(key, f.Prefix) })
+}
+
+// best keeps, for each destination, the enabled rule of highest priority
+// whose filter passes.
+func (c Config) best(passes func(Filter) bool) []Rule {
+	var out []Rule
+	for i := range c.Rules {
+		r := &c.Rules[i]
+		if !r.Enabled || !passes(r.Filter) {
 			continue
 		}
 		dst := r.Destination.Bucket()
-		if cur, ok := best[dst]; !ok || r.Priority > cur.Priority {
-			best[dst] = r
+		j := slices.IndexFunc(out, func(o Rule) bool { return o.Destination.Bucket() == dst })
+		switch {
+		case j < 0:
+			out = append(out, *r)
+		case r.Priority > out[j].Priority:
+			out[j] = *r
 		}
 	}
-	out := make([]Rule, 0, len(best))
-	for _, r := range best {
-		out = append(out, r)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Destination.Bucket() < out[j].Destination.Bucket() })
+	slices.SortFunc(out, func(a, b Rule) int { return strings.Compare(a.Destination.Bucket(), b.Destination.Bucket()) })
 	return out
 }
