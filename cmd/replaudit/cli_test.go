@@ -118,7 +118,10 @@ func TestDemoTellsTheWholeStory(t *testing.T) {
 		"Reason:    DstPutObjectNotPermitted",
 		"ALERT  [WARNING] LONG_PENDING s3://acme-data-use1/data/big-export.parquet",
 		"ALERT  [INFO] RESOLVED s3://acme-data-use1/data/big-export.parquet",
-		"VERIFIED         4",
+		"INVENTORY 1 version of s3://acme-data-use1 needs replicating",
+		"example      FAILED s3://acme-data-use1/reports/2026/Q4 draft.pdf",
+		"ALERT  [INFO] RESOLVED s3://acme-data-use1/reports/2026/Q4 draft.pdf",
+		"VERIFIED         5",
 		"identical to before the stack",
 		"Notifications left: restores-team",
 	} {

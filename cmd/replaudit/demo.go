@@ -89,7 +89,7 @@ func runDemo(ctx context.Context, out io.Writer) error {
 	}
 	defer stop()
 	d.cr = cr
-	steps := []func(context.Context) error{d.buckets, d.auditorUp, d.rule, d.uploads, d.failure, d.outage, d.summary, d.teardown}
+	steps := []func(context.Context) error{d.buckets, d.auditorUp, d.rule, d.uploads, d.failure, d.outage, d.inventory, d.summary, d.teardown}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return err

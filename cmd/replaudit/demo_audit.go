@@ -15,6 +15,7 @@ import (
 	"github.com/replaudit/replaudit/internal/incident"
 	"github.com/replaudit/replaudit/internal/ledger"
 	"github.com/replaudit/replaudit/internal/plane"
+	"github.com/replaudit/replaudit/internal/reconcile"
 	"github.com/replaudit/replaudit/internal/safetext"
 	"github.com/replaudit/replaudit/internal/sandbox"
 	"github.com/replaudit/replaudit/internal/sweep"
@@ -23,6 +24,8 @@ import (
 // auditParts are the auditor's and sweeper's parts, as the stack deploys
 // them, on the sandbox.
 type auditParts struct {
+	plane   *plane.Plane
+	failed  uploaded // the version whose replication was denied
 	ledger  *ledger.Ledger
 	sweeper *sweep.Sweeper
 	began   time.Time
@@ -52,7 +55,7 @@ func (d *demo) auditorUp(ctx context.Context) error {
 		return err
 	}
 	d.queue = p.Queue
-	d.audit = &auditParts{ledger: p.Ledger, sweeper: p.Sweeper, began: time.Now()}
+	d.audit = &auditParts{plane: p, ledger: p.Ledger, sweeper: p.Sweeper, began: time.Now()}
 	d.cr.setup.WithEvidence(ledger.NewConfigRecorder(p.DB, p.Options.Table, 400*24*time.Hour))
 	d.say("Queue %s, first check after %s, dead-letter queue after %d tries.", p.Queue, demoFirstCheckDelay, p.Options.MaxReceiveCount)
 	d.say("Ledger table %s; alerts to %s.", p.Options.Table, p.Topic)
@@ -182,6 +185,7 @@ func (d *demo) failure(ctx context.Context) error {
 			return err
 		}
 	}
+	d.audit.failed = u
 	d.say("%s is FAILED in the ledger, reason %s. On-call gets one alert, with the cause and the fix:", u.key, it.FailureReason)
 	d.newAlerts(9)
 	return nil
@@ -213,6 +217,12 @@ func (d *demo) outage(ctx context.Context) error {
 	d.newAlerts(2)
 	d.sb.ClearFaults(demoDestination)
 	d.say("The outage ends; S3 catches up.")
+	return d.resolved(ctx, u)
+}
+
+// resolved waits until the version is VERIFIED and its incident's resolved
+// notice sent, running the sweeper, and shows the notice.
+func (d *demo) resolved(ctx context.Context, u uploaded) error {
 	it, err := d.verdict(ctx, u, true, audit.Verified)
 	if err != nil {
 		return err
@@ -227,6 +237,57 @@ func (d *demo) outage(ctx context.Context) error {
 	}
 	d.newAlerts(1)
 	return nil
+}
+
+// inventory reconciles the source from S3 Inventory, which re-drives the
+// version that FAILED with Batch Replication; the sweeper sees the replica
+// land and resolves the incident.
+func (d *demo) inventory(ctx context.Context) error {
+	d.title("S3 Inventory: every version accounted for, what failed re-driven by Batch Replication")
+	inv, err := d.audit.plane.Reconcile(ctx, plane.InventoryOptions{Source: demoSource, Redrive: reconcile.RedriveRun})
+	if err != nil {
+		return err
+	}
+	uris, err := d.sb.WriteInventory(demoSource)
+	if err != nil {
+		return err
+	}
+	d.say("S3 Inventory listed every version of %s; the reconciler reads its files in parallel.", demoSource)
+	var s reconcile.Summary
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		rn, err := inv.Reconciler.Latest(ctx, demoSource)
+		if err != nil {
+			return err
+		}
+		var closed bool
+		if rn != nil && rn.Manifest == uris[0] {
+			s, closed = rn.Outcome()
+		}
+		if closed {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the reconciliation of %s did not close in 30s", uris[0])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var b strings.Builder
+	s.Write(&b)
+	for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
+		d.say("%s", line)
+	}
+	d.newAlerts(1)
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if j, ok := d.sb.Job(s.Job); ok && j.Status == sandbox.JobComplete {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the Batch Replication job %s did not complete in 20s", s.Job)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	d.say("The job completed. The sweeper finds the replica and closes the incident:")
+	return d.resolved(ctx, d.audit.failed)
 }
 
 func (d *demo) summary(ctx context.Context) error {

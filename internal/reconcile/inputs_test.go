@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -510,4 +511,56 @@ func TestAStopBetweenAnyTwoCallsOfTheLastFileLeavesOneClosedRun(t *testing.T) {
 			calls-1, stopped, tookOver, sentTwice)
 	}
 	t.Logf("the last file takes %d calls; %d stops left it to a redelivery, %d the closing to another worker", calls, stopped, tookOver)
+}
+
+// TestTheManifestsNotificationAsS3SendsIt feeds the function the fixture
+// of S3's notification of a manifest.json, as its queue delivers it, with
+// the bucket and key of an inventory the sandbox wrote: the run starts
+// from it, and S3's notifications of the inventory's other objects (data
+// files, manifest.checksum) start nothing.
+func TestTheManifestsNotificationAsS3SendsIt(t *testing.T) {
+	d := newDesk(t)
+	ctx := context.Background()
+	manifest := d.inventory(t)
+	d.Sandbox.ReceiveMessages(d.inv.Manifests, 100) // the sandbox's own notifications: this test sends S3's
+
+	raw, err := os.ReadFile("../../events/sqs-inventory-manifest.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.SQSEvent
+	if err := json.Unmarshal(raw, &ev); err != nil || len(ev.Records) != 1 {
+		t.Fatalf("fixture: %d records, %v", len(ev.Records), err)
+	}
+	notice := func(key string) events.SQSEvent {
+		var n events.S3Event
+		if err := json.Unmarshal([]byte(ev.Records[0].Body), &n); err != nil || len(n.Records) != 1 {
+			t.Fatalf("fixture body: %v", err)
+		}
+		n.Records[0].S3.Bucket.Name, n.Records[0].S3.Bucket.Arn = "replaudit-inventory", "arn:aws:s3:::replaudit-inventory"
+		n.Records[0].S3.Object.Key = key // no character to URL-encode
+		body, _ := json.Marshal(n)
+		out := ev
+		out.Records = []events.SQSMessage{ev.Records[0]}
+		out.Records[0].Body = string(body)
+		return out
+	}
+	for _, other := range []string{strings.TrimSuffix(manifest, ".json") + ".checksum", firstFile(t, d, manifest)} {
+		if resp, err := d.inv.Reconciler.Handle(ctx, notice(other)); err != nil || len(resp.BatchItemFailures) > 0 {
+			t.Fatalf("%s: %+v %v", other, resp, err)
+		}
+	}
+	if n := len(d.Sandbox.QueueMessages(d.inv.Files)); n != 0 {
+		t.Fatalf("notifications of the inventory's other objects handed out %d tasks", n)
+	}
+	if resp, err := d.inv.Reconciler.Handle(ctx, notice(manifest)); err != nil || len(resp.BatchItemFailures) > 0 {
+		t.Fatalf("%+v %v", resp, err)
+	}
+	if n := len(d.Sandbox.QueueMessages(d.inv.Files)); n != 3 {
+		t.Fatalf("the manifest's notification handed out %d tasks, want one per data file, 3", n)
+	}
+	d.deliver(t)
+	if s := d.closed(t); s.Objects[reconcile.NotReplicated] != 2 || s.Objects[reconcile.Replicated] != 4 || s.State != reconcile.NeedsReplication {
+		t.Errorf("%s %+v", s.State, s.Counts)
+	}
 }

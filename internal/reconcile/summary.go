@@ -53,14 +53,14 @@ func (s Summary) Write(w io.Writer) {
 	}
 	switch {
 	case s.Job != "":
-		p("  re-drive     Batch Replication job %s replicates the %d versions in %s", s.Job, s.Redrive, s.RemediationManifest)
+		p("  re-drive     Batch Replication job %s replicates the %s in %s", s.Job, versions(s.Redrive), s.RemediationManifest)
 	case s.Command != "":
-		p("  re-drive     %d versions in %s; start the job with:", s.Redrive, s.RemediationManifest)
+		p("  re-drive     %s in %s; start the job with:", versions(s.Redrive), s.RemediationManifest)
 		p("    %s", s.Command)
 	case s.RemediationManifest != "":
-		p("  re-drive     %d versions listed in %s", s.Redrive, s.RemediationManifest)
+		p("  re-drive     %s listed in %s", versions(s.Redrive), s.RemediationManifest)
 	case s.Redrive > 0:
-		p("  re-drive     %d versions need replicating: list them with --out FILE, or re-drive them with --redrive", s.Redrive)
+		p("  re-drive     %s to replicate: list them with --out FILE, or re-drive them with --redrive", versions(s.Redrive))
 	}
 }
 
@@ -70,7 +70,10 @@ func FormatSummary(s Summary) alert.Message {
 	var b strings.Builder
 	s.Write(&b)
 	problems := s.Objects[Failed] + s.Objects[NotReplicated] + s.Objects[LongPending]
-	what := fmt.Sprintf("%d versions of s3://%s need replicating", problems, s.Source)
+	what := fmt.Sprintf("%s of s3://%s need replicating", versions(problems), s.Source)
+	if problems == 1 {
+		what = fmt.Sprintf("1 version of s3://%s needs replicating", s.Source)
+	}
 	severity := alert.KindDigest.Severity()
 	if s.Objects[Failed] > 0 {
 		severity = "critical"
@@ -85,4 +88,12 @@ func FormatSummary(s Summary) alert.Message {
 		Body:       body,
 		Attributes: map[string]string{"severity": severity, "verdict": "INVENTORY", "bucket": s.Source},
 	}
+}
+
+// versions counts versions in words.
+func versions(n int64) string {
+	if n == 1 {
+		return "1 version"
+	}
+	return fmt.Sprintf("%d versions", n)
 }
