@@ -30,7 +30,7 @@ Commands:
   list       ledger items by verdict, bucket and period
   export     a whole period of evidence, as CSV or JSON lines
   report     the compliance summary of a period, as text or HTML
-  reconcile account for every version an S3 Inventory lists; re-drive what never replicated
+  reconcile  account for every version an S3 Inventory lists; re-drive what never replicated
   sandbox    run the local AWS stand-in (S3, SNS, DynamoDB, queues) until stopped
   demo       the whole job on the local sandbox
 

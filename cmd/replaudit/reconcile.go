@@ -23,6 +23,7 @@ import (
 	"github.com/replaudit/replaudit/internal/alert"
 	"github.com/replaudit/replaudit/internal/bucketregion"
 	"github.com/replaudit/replaudit/internal/env"
+	"github.com/replaudit/replaudit/internal/incident"
 	"github.com/replaudit/replaudit/internal/reconcile"
 )
 
@@ -99,26 +100,35 @@ Exit 1 when any version in scope needs replicating, or a data file could not be 
 				return fmt.Errorf("%w: --redrive needs the replication role: pass --stack, or --role-arn", errUsage)
 			}
 			log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-			parts, err := env.Wire(cfg, c, log, nil)
+			// Reading needs the checker alone; recording, the ledger and
+			// the topic too.
+			checker, err := env.Checker(cfg, c)
 			if err != nil {
 				return err
 			}
 			regional := bucketregion.Clients(cfg)
 			region, err := bucketregion.New(regional(cfg.Region)).Region(ctx, bucket)
-			if err != nil {
+			switch {
+			case errors.Is(err, bucketregion.ErrNoSuchBucket):
+				return fmt.Errorf("%w: --manifest %s: the bucket %s does not exist", errUsage, *manifest, bucket)
+			case err != nil:
 				return fmt.Errorf("locate %s: %w", bucket, err)
 			}
 			invS3 := s3.NewFromConfig(cfg, reconcile.QuietChecksums, func(o *s3.Options) { o.Region = region })
 			o := reconcile.Options{
-				S3: invS3, Checker: parts.Checker, Allowance: parts.Tracker.Policy().Allowance, Log: log,
+				S3: invS3, Checker: checker, Allowance: incident.Policy{Threshold: c.PendingThreshold, PerGiB: c.PerGiB}.Allowance, Log: log,
 				Manifests: reconcile.NoManifest{},
 			}
 			if *record {
+				parts, err := env.Wire(cfg, c, log, nil)
+				if err != nil {
+					return err
+				}
 				pub, err := alert.NewSNS(sns.NewFromConfig(cfg), c.Topic)
 				if err != nil {
 					return err
 				}
-				o.Tracker, o.Ledger, o.Publisher = parts.Tracker, parts.Ledger, pub
+				o.Checker, o.Tracker, o.Ledger, o.Publisher = parts.Checker, parts.Tracker, parts.Ledger, pub
 			}
 			switch {
 			case *redrive:
@@ -162,6 +172,13 @@ Exit 1 when any version in scope needs replicating, or a data file could not be 
 			if *redrive && *out != "" && s.RemediationManifest != "" {
 				if err := download(ctx, invS3, s.RemediationManifest, *out); err != nil {
 					return err
+				}
+			}
+			if *out != "" && s.RemediationManifest == "" {
+				// Nothing to re-drive: FILE says so, rather than keep what
+				// an earlier run listed.
+				if err := os.WriteFile(*out, nil, 0o644); err != nil {
+					return fmt.Errorf("--out: %w", err)
 				}
 			}
 			if *asJSON {

@@ -155,14 +155,8 @@ const callReserve = 2 * time.Second
 // invocation's remaining time.
 // A nil clock is time.Now.
 func Wire(cfg aws.Config, c Config, log *slog.Logger, clock func() time.Time) (Parts, error) {
-	cfg = cfg.Copy()
-	cfg.APIOptions = append(cfg.APIOptions, awscall.Timeout(c.CallTimeout, callReserve))
-	regional := bucketregion.Clients(cfg)
-	home := regional(cfg.Region)
-	// The checker keeps real time: it stamps when replicas are seen, and a
-	// lag is real time since the version was written.
-	checker, err := audit.New(audit.Options{Clients: func(r string) audit.S3 { return regional(r) }, Regions: bucketregion.New(home),
-		ConfigTTL: c.ConfigTTL, RuleIDs: c.RuleIDs, Concurrency: c.Concurrency})
+	cfg = limited(cfg, c)
+	checker, err := newChecker(cfg, c)
 	if err != nil {
 		return Parts{}, err
 	}
@@ -181,6 +175,28 @@ func Wire(cfg aws.Config, c Config, log *slog.Logger, clock func() time.Time) (P
 		return Parts{}, err
 	}
 	return Parts{Checker: checker, Ledger: l, Tracker: t}, nil
+}
+
+// Checker builds the checker alone, for a caller that reads S3 and records
+// nothing: it needs neither the ledger nor the topic.
+func Checker(cfg aws.Config, c Config) (*audit.Checker, error) {
+	return newChecker(limited(cfg, c), c)
+}
+
+// limited is cfg with every call limited by the invocation's remaining time.
+func limited(cfg aws.Config, c Config) aws.Config {
+	cfg = cfg.Copy()
+	cfg.APIOptions = append(cfg.APIOptions, awscall.Timeout(c.CallTimeout, callReserve))
+	return cfg
+}
+
+// newChecker reads S3 through a client per region. It keeps real time: it
+// stamps when replicas are seen, and a lag is real time since the version
+// was written.
+func newChecker(cfg aws.Config, c Config) (*audit.Checker, error) {
+	regional := bucketregion.Clients(cfg)
+	return audit.New(audit.Options{Clients: func(r string) audit.S3 { return regional(r) }, Regions: bucketregion.New(regional(cfg.Region)),
+		ConfigTTL: c.ConfigTTL, RuleIDs: c.RuleIDs, Concurrency: c.Concurrency})
 }
 
 // Reconciler wires the inventory reconciler on the parts: the inventory

@@ -298,6 +298,11 @@ func TestBadInventoriesGetAClearAnswer(t *testing.T) {
 		{"an inventory of another bucket", func(t *testing.T, manifest string) {
 			d.rewrite(t, manifest, func(m map[string]any) { m["sourceBucket"] = "someone-elses" })
 		}, "an inventory of a bucket this stack does not audit"},
+		{"a manifest deleted since its notification", func(t *testing.T, manifest string) {
+			if _, err := d.Buckets().S3("us-east-1").DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("replaudit-inventory"), Key: aws.String(manifest)}); err != nil {
+				t.Fatal(err)
+			}
+		}, "NoSuchKey"},
 	}
 	for _, tc := range unprocessable {
 		t.Run(tc.name, func(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3control"
 
 	"github.com/replaudit/replaudit/internal/audit"
@@ -206,7 +207,11 @@ func (r *Reconciler) Start(ctx context.Context, bucket, key string) (Run, error)
 		return Run{}, errors.New("reconcile: a run needs a dispatcher for its files")
 	}
 	data, err := r.get(ctx, bucket, key)
-	if err != nil {
+	var gone *s3types.NoSuchKey
+	switch {
+	case errors.As(err, &gone):
+		return Run{}, fmt.Errorf("%w: %w", ErrBadManifest, err) // deleted since its notification: it will not come back
+	case err != nil:
 		return Run{}, err
 	}
 	sum, err := r.get(ctx, bucket, strings.TrimSuffix(key, ".json")+".checksum")
