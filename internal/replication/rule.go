@@ -168,8 +168,10 @@ func (c Config) Validate() error {
 
 // Match returns the rules that apply to an object: for each destination
 // bucket, the enabled matching rule with the highest priority. The result is
-// ordered by destination bucket name. It allocates only when a rule
-// matches: the reconciler calls it once an inventory row.
+// ordered by destination bucket name. The reconciler calls it once an
+// inventory row, so it allocates only for several destinations: one rule
+// is returned as a slice of the configuration's own, which callers must
+// not modify (appending copies it).
 func (c Config) Match(key string, tags map[string]string) []Rule {
 	return c.best(func(f Filter) bool { return f.Matches(key, tags) })
 }
@@ -184,9 +186,23 @@ func (c Config) MatchTagged(key string) []Rule {
 // best keeps, for each destination, the enabled rule of highest priority
 // whose filter passes.
 func (c Config) best(passes func(Filter) bool) []Rule {
-	var out []Rule
+	first, n := -1, 0
 	for i := range c.Rules {
-		r := &c.Rules[i]
+		if c.Rules[i].Enabled && passes(c.Rules[i].Filter) {
+			if n == 0 {
+				first = i
+			}
+			n++
+		}
+	}
+	switch n {
+	case 0:
+		return nil
+	case 1:
+		return c.Rules[first : first+1 : first+1]
+	}
+	var out []Rule
+	for _, r := range c.Rules[first:] {
 		if !r.Enabled || !passes(r.Filter) {
 			continue
 		}
@@ -194,9 +210,9 @@ func (c Config) best(passes func(Filter) bool) []Rule {
 		j := slices.IndexFunc(out, func(o Rule) bool { return o.Destination.Bucket() == dst })
 		switch {
 		case j < 0:
-			out = append(out, *r)
+			out = append(out, r)
 		case r.Priority > out[j].Priority:
-			out[j] = *r
+			out[j] = r
 		}
 	}
 	slices.SortFunc(out, func(a, b Rule) int { return strings.Compare(a.Destination.Bucket(), b.Destination.Bucket()) })
