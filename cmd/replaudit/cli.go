@@ -105,7 +105,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "replaudit %s: unexpected argument %q\n", c.name, fs.Arg(0))
 			return exitUsage
 		}
-		if err := action(ctx, stdout, stderr); err != nil {
+		if err := runAction(ctx, action, stdout, stderr); err != nil {
 			if errors.Is(err, errFoundFailed) || errors.Is(err, errNeedsReplication) {
 				return exitFail
 			}
@@ -121,6 +121,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "replaudit: unknown command %q (commands: %s)\n", args[0], names())
 	return exitUsage
+}
+
+// terminal is stdout when it is a terminal. Whatever a command writes there,
+// in whatever format, reaches the terminal as safetext.Line shows each line:
+// a key holding ESC could otherwise clear the screen or forge a line. A pipe
+// or a file gets every byte as written, keys exact.
+type terminal struct{ *safetext.Writer }
+
+// runAction runs a command's action with stdout made safe when it is a
+// terminal. Help and errors are written elsewhere, and are already.
+func runAction(ctx context.Context, action func(context.Context, io.Writer, io.Writer) error, stdout, stderr io.Writer) error {
+	if !isTerminal(stdout) {
+		return action(ctx, stdout, stderr)
+	}
+	out := terminal{safetext.NewWriter(stdout)}
+	err := action(ctx, out, stderr)
+	if ferr := out.Flush(); err == nil {
+		err = ferr
+	}
+	return err
 }
 
 func names() string {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -140,10 +141,17 @@ func (lf *ledgerFlags) open(ctx context.Context) (*ledger.Ledger, error) {
 	return ledger.New(ledger.Options{DB: db, Table: lf.table, Retention: 400 * 24 * time.Hour})
 }
 
-// isTerminal reports whether f is a terminal, for defaults and progress.
-func isTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+// isTerminal reports whether w is a terminal, for defaults, progress and
+// escaping (see terminal). Tests replace it to stand a buffer in for one.
+var isTerminal = func(w io.Writer) bool {
+	switch w := w.(type) {
+	case terminal:
+		return true
+	case *os.File:
+		st, err := w.Stat()
+		return err == nil && st.Mode()&os.ModeCharDevice != 0
+	}
+	return false
 }
 
 // stackOutputs reads a replaudit stack's outputs.

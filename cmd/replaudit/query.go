@@ -38,7 +38,7 @@ var listCommand = command{
 			}
 			if *format == "" {
 				*format = query.JSON
-				if out, ok := stdout.(*os.File); ok && isTerminal(out) {
+				if isTerminal(stdout) {
 					*format = query.Table
 				}
 			}
@@ -101,7 +101,7 @@ var exportCommand = command{
 				return err
 			}
 			var progress io.Writer
-			if e, ok := stderr.(*os.File); ok && isTerminal(e) {
+			if isTerminal(stderr) {
 				progress = stderr
 			}
 			err = write(ctx, l, f, w, progress)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -294,5 +295,42 @@ func screenshot(t *testing.T, htmlFile string) {
 	st, err := os.Stat(png)
 	if err != nil || st.Size() < 20_000 {
 		t.Errorf("screenshot: %v, %d bytes; want a rendered page", err, st.Size())
+	}
+}
+
+func TestStatusOfAnUnknownObject(t *testing.T) {
+	env := seeded(t)
+	for format, want := range map[string]string{
+		"json": "[]\n",
+		"text": "The ledger holds nothing about s3://acme-data/nothing-here: no event for it has been audited.\n",
+	} {
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), []string{"status", "s3://acme-data/nothing-here", "--env-file", env, "--format", format}, &out, &errOut)
+		if code != exitOK || out.String() != want {
+			t.Errorf("--format %s: exit %d, stdout %q; want exit 0 and %q", format, code, out.String(), want)
+		}
+	}
+}
+
+func TestReportOfAnEmptyPeriodSaysNoObjects(t *testing.T) {
+	env := seeded(t)
+	htmlFile := filepath.Join(t.TempDir(), "report.html")
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"report", "--env-file", env, "--since", "2025-01-01", "--until", "2025-01-02", "--html", htmlFile}, &out, &errOut)
+	if code != exitOK {
+		t.Errorf("exit %d, want 0; stderr %s", code, errOut.String())
+	}
+	page, err := os.ReadFile(htmlFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	percent := regexp.MustCompile(`[0-9.]+%`)
+	for name, got := range map[string]string{"text": out.String(), "HTML": string(page)} {
+		if !strings.Contains(got, "no objects") {
+			t.Errorf("the %s report of an empty period does not say \"no objects\":\n%s", name, got)
+		}
+		if p := percent.FindString(strings.ReplaceAll(got, "width:100%", "")); p != "" {
+			t.Errorf("the %s report of an empty period gives a share, %s, of nothing:\n%s", name, p, got)
+		}
 	}
 }

@@ -64,6 +64,10 @@ func runStatus(ctx context.Context, lf *ledgerFlags, args []string, version, for
 	if err := l.Object(ctx, bucket, key, version, func(it ledger.Item) error { items = append(items, it); return nil }); err != nil {
 		return err
 	}
+	if len(items) == 0 && format == "json" {
+		_, err := fmt.Fprintln(out, "[]") // what list writes when nothing matches
+		return err
+	}
 	if len(items) == 0 {
 		_, err := fmt.Fprintln(out, safetext.Line(fmt.Sprintf("The ledger holds nothing about s3://%s/%s%s: no event for it has been audited.",
 			bucket, key, map[bool]string{true: " version " + version}[version != ""])))

@@ -73,8 +73,10 @@ type Writer interface {
 }
 
 // NewWriter returns a Writer for a format. The table shows text as
-// safetext.Line does, for people; CSV, JSON and JSON lines keep it exact,
-// the JSON with control and format characters written as escapes.
+// safetext.Line does, for people, wherever it goes; CSV, JSON and JSON lines
+// keep it exact, the JSON with control and format characters written as
+// escapes. Output bound for a terminal is escaped whole, whatever its format,
+// by whoever knows it is one (the command line, through safetext.Writer).
 func NewWriter(w io.Writer, format string) (Writer, error) {
 	switch format {
 	case Table:

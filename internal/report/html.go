@@ -21,11 +21,11 @@ func (r *Report) HTML(w io.Writer) error {
 	type row struct{ Label, Value string }
 	summary := []row{
 		{"Period", r.Since.UTC().Format(time.RFC3339) + " to " + r.Until.UTC().Format(time.RFC3339)},
-		{"Objects audited", fmt.Sprintf("%d versions, %d checks against destinations", r.Objects, r.Checks)},
+		{"Objects audited", r.audited()},
 		{"Expected to replicate", fmt.Sprintf("%d (and %d still in flight at the end)", r.Expected, r.InFlight)},
-		{"Verified within " + round(r.Threshold), fmt.Sprintf("%d (%.2f%%)", r.WithinThreshold, Share(r.WithinThreshold, r.Expected))},
-		{"Verified within 15 minutes", fmt.Sprintf("%d (%.2f%%)", r.Within15Minutes, Share(r.Within15Minutes, r.Expected))},
-		{"Time to verified, upper bounds", fmt.Sprintf("p50 %s · p95 %s · p99 %s · max %s", round(r.P50), round(r.P95), round(r.P99), round(r.MaxLag))},
+		{"Verified within " + round(r.Threshold), r.ofExpected(r.WithinThreshold)},
+		{"Verified within 15 minutes", r.ofExpected(r.Within15Minutes)},
+		{"Time to verified, upper bounds", r.lags(" · ")},
 		{"Incidents", fmt.Sprintf("%d open, %d resolved", r.OpenIncidents, r.ResolvedIncidents)},
 	}
 	if lp := r.LongestPending; lp != nil {
@@ -64,7 +64,10 @@ func (r *Report) histogramSVG() template.HTML {
 	}
 	var s strings.Builder
 	fmt.Fprintf(&s, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" role="img" aria-label="Time to verified, upper bounds">`, chartW, chartH)
-	bw := (chartW - 2*pad) / len(r.Histogram)
+	if r.Measured == 0 {
+		fmt.Fprintf(&s, `<text x="%d" y="%d" text-anchor="middle">no objects verified</text>`, chartW/2, chartH/2)
+	}
+	bw := (chartW - 2*pad) / max(len(r.Histogram), 1)
 	for i, b := range r.Histogram {
 		h := (chartH - 2*pad) * b.Count / most
 		x, y := pad+i*bw+4, chartH-pad-h
@@ -84,7 +87,9 @@ func (r *Report) dailySVG() template.HTML {
 	}
 	var s strings.Builder
 	fmt.Fprintf(&s, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" role="img" aria-label="Daily checks, verified and not">`, chartW, chartH)
-	if len(r.Daily) > 0 {
+	if len(r.Daily) == 0 {
+		fmt.Fprintf(&s, `<text x="%d" y="%d" text-anchor="middle">no objects in the period</text>`, chartW/2, chartH/2)
+	} else {
 		bw := (chartW - 2*pad) / len(r.Daily)
 		for i, d := range r.Daily {
 			hv := (chartH - 2*pad) * d.Verified / most

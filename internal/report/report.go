@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/replaudit/replaudit/internal/audit"
@@ -56,6 +57,7 @@ type Report struct {
 
 	WithinThreshold  int // expected items VERIFIED with a lag bound within the threshold
 	Within15Minutes  int
+	Measured         int           // VERIFIED items with a lag bound: those the percentiles are of
 	P50, P95, P99    time.Duration // of the lag bounds of VERIFIED items
 	MaxLag           time.Duration
 	FailuresByReason map[string]int
@@ -86,9 +88,11 @@ type Coverage struct {
 
 // Line says it in one line, for the text and HTML reports.
 func (c Coverage) Line() string {
-	line := fmt.Sprintf("inventory of %s, %s: %d versions in scope, %d with a verdict (%.2f%%), %d never audited (%.2f%%), recorded by the reconciliation",
-		c.Inventory.UTC().Format("2006-01-02 15:04 UTC"), c.State, c.InScope, c.InScope-c.NeverAudited,
-		Share(c.InScope-c.NeverAudited, c.InScope), c.NeverAudited, 100-Share(c.InScope-c.NeverAudited, c.InScope))
+	line := fmt.Sprintf("inventory of %s, %s: no objects in scope", c.Inventory.UTC().Format("2006-01-02 15:04 UTC"), c.State)
+	if audited, ok := Share(c.InScope-c.NeverAudited, c.InScope); ok {
+		line = fmt.Sprintf("inventory of %s, %s: %d versions in scope, %d with a verdict (%.2f%%), %d never audited (%.2f%%), recorded by the reconciliation",
+			c.Inventory.UTC().Format("2006-01-02 15:04 UTC"), c.State, c.InScope, c.InScope-c.NeverAudited, audited, c.NeverAudited, 100-audited)
+	}
 	if c.Redrive > 0 {
 		line += fmt.Sprintf("; %d to re-drive", c.Redrive)
 	}
@@ -120,12 +124,41 @@ func (r *Report) coverage(it ledger.Item) {
 	r.Coverage = append(r.Coverage, c)
 }
 
-// Share is part of whole as a percentage, 100 when there is nothing.
-func Share[N int | int64](part, whole N) float64 {
+// Share is part of whole as a percentage. It is not ok when whole is 0: a
+// share of nothing is no figure, and 100% of it would read as a pass.
+func Share[N int | int64](part, whole N) (pct float64, ok bool) {
 	if whole == 0 {
-		return 100
+		return 0, false
 	}
-	return 100 * float64(part) / float64(whole)
+	return 100 * float64(part) / float64(whole), true
+}
+
+// audited says how many versions and checks the period holds, or that it
+// holds none.
+func (r *Report) audited() string {
+	if r.Checks == 0 {
+		return "no objects in the period"
+	}
+	return fmt.Sprintf("%d versions, %d checks against destinations", r.Objects, r.Checks)
+}
+
+// ofExpected says n and its share of the items expected to replicate, or
+// that none were expected.
+func (r *Report) ofExpected(n int) string {
+	pct, ok := Share(n, r.Expected)
+	if !ok {
+		return "no objects expected to replicate"
+	}
+	return fmt.Sprintf("%d (%.2f%%)", n, pct)
+}
+
+// lags says the percentiles of time to verified, separated by sep, or that
+// none was measured: 0s would read as instant.
+func (r *Report) lags(sep string) string {
+	if r.Measured == 0 {
+		return "no objects verified"
+	}
+	return strings.Join([]string{"p50 " + round(r.P50), "p95 " + round(r.P95), "p99 " + round(r.P99), "max " + round(r.MaxLag)}, sep)
 }
 
 func expected(v audit.Verdict) bool {
@@ -229,6 +262,7 @@ func Compute(ctx context.Context, l Ledger, since, until time.Time, threshold ti
 		return nil, fmt.Errorf("read the ledger: %w", err)
 	}
 	r.Objects = len(objects)
+	r.Measured = len(lags)
 	sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
 	r.P50, r.P95, r.P99 = percentile(lags, 50), percentile(lags, 95), percentile(lags, 99)
 	if len(lags) > 0 {

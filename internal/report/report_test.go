@@ -2,6 +2,8 @@ package report_test
 
 import (
 	"context"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,4 +70,60 @@ func TestFiguresFromKnownItems(t *testing.T) {
 	if r.FailuresByReason["(no reason reported)"] != 2 {
 		t.Errorf("failures: %v", r.FailuresByReason)
 	}
+}
+
+// A share of nothing is no figure: "0 (100.00%) verified" would read as a
+// pass for a period in which nothing was checked.
+func TestNothingToCountIsNeverAPercentage(t *testing.T) {
+	day := time.Date(2026, 11, 10, 0, 0, 0, 0, time.UTC)
+	percent := regexp.MustCompile(`[0-9.]+%`)
+	render := func(t *testing.T, r *report.Report) map[string]string {
+		t.Helper()
+		var text, page strings.Builder
+		if err := r.Text(&text); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.HTML(&page); err != nil {
+			t.Fatal(err)
+		}
+		return map[string]string{"text": text.String(), "HTML": strings.ReplaceAll(page.String(), "width:100%", "")}
+	}
+	for _, c := range []struct {
+		name  string
+		items items
+		says  []string
+	}{
+		{"an empty period", nil, []string{"no objects in the period", "no objects expected to replicate", "no objects verified"}},
+		{"nothing expected to replicate", items{item("old", audit.NotReplicated, day.Add(time.Hour), 0, "")},
+			[]string{"1 versions, 1 checks", "no objects expected to replicate", "no objects verified"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r, err := report.Compute(context.Background(), c.items, day, day.Add(24*time.Hour), 90*time.Second, day)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for format, got := range render(t, r) {
+				for _, want := range c.says {
+					if !strings.Contains(got, want) {
+						t.Errorf("the %s report does not say %q:\n%s", format, want, got)
+					}
+				}
+				if p := percent.FindString(got); p != "" {
+					t.Errorf("the %s report gives a share, %s, of nothing:\n%s", format, p, got)
+				}
+			}
+		})
+	}
+	t.Run("an inventory with nothing in scope", func(t *testing.T) {
+		line := report.Coverage{Source: "b", Inventory: day, State: "CLEAN"}.Line()
+		if !strings.Contains(line, "no objects in scope") || percent.MatchString(line) {
+			t.Errorf("got %q, want it to say no objects in scope, without a share", line)
+		}
+	})
+	t.Run("a report without histogram buckets", func(t *testing.T) {
+		var page strings.Builder
+		if err := (&report.Report{}).HTML(&page); err != nil || !strings.Contains(page.String(), "no objects") {
+			t.Errorf("got %v, want a page that says no objects", err)
+		}
+	})
 }

@@ -8,5 +8,6 @@
 // ASCII squeezes text into printable ASCII of bounded length, for places with
 // strict rules such as an SNS subject. MarshalJSON and MarshalIndentJSON write
 // JSON that decodes to the exact value yet shows the same characters escaped,
-// for output that must stay lossless.
+// for output that must stay lossless. Writer shows a whole stream as Line
+// shows each of its lines, for output bound for a terminal in any format.
 package safetext

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"unicode"
 	"unicode/utf16"
@@ -33,20 +34,71 @@ func Line(s string) string {
 	if !needsLine(s) {
 		return s
 	}
-	var b strings.Builder
-	b.Grow(len(s) + 16)
+	return string(appendLine(make([]byte, 0, len(s)+16), s, false))
+}
+
+// appendLine appends s to b as Line shows it; with keepNewlines, '\n'
+// stays a newline.
+func appendLine(b []byte, s string, keepNewlines bool) []byte {
 	for _, r := range s { // ranging yields U+FFFD for each invalid byte
-		if !hidden(r) {
-			b.WriteRune(r)
-			continue
-		}
-		if r > 0xFFFF {
-			fmt.Fprintf(&b, `\U%08x`, r)
-		} else {
-			fmt.Fprintf(&b, `\u%04x`, r)
+		switch {
+		case !hidden(r) || keepNewlines && r == '\n':
+			b = utf8.AppendRune(b, r)
+		case r > 0xFFFF:
+			b = fmt.Appendf(b, `\U%08x`, r)
+		default:
+			b = fmt.Appendf(b, `\u%04x`, r)
 		}
 	}
-	return b.String()
+	return b
+}
+
+// Writer shows everything written through it as Line shows each line, and
+// keeps the newlines between them: it makes a whole output stream safe for
+// a terminal, whatever its format. Text that is already safe, such as
+// Line's or MarshalJSON's, passes unchanged.
+type Writer struct {
+	w io.Writer
+	// held is the start of a character that the next Write may complete.
+	held []byte
+}
+
+// NewWriter returns a Writer to w. Call Flush after the last Write.
+func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
+
+// Write escapes p and writes it to the underlying writer, but for the
+// start of a character at its end, held until the next Write or Flush. It
+// returns len(p), or 0 and the underlying writer's error.
+func (t *Writer) Write(p []byte) (int, error) {
+	buf := p
+	if len(t.held) > 0 {
+		buf = append(append([]byte(nil), t.held...), p...)
+	}
+	cut := len(buf)
+	for i := len(buf) - 1; i >= 0 && i >= len(buf)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(buf[i]) {
+			if !utf8.FullRune(buf[i:]) {
+				cut = i
+			}
+			break
+		}
+	}
+	t.held = append(t.held[:0], buf[cut:]...)
+	if _, err := t.w.Write(appendLine(nil, string(buf[:cut]), true)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Flush writes out a character left incomplete by the last Write, as Line
+// shows an invalid byte.
+func (t *Writer) Flush() error {
+	if len(t.held) == 0 {
+		return nil
+	}
+	_, err := t.w.Write(appendLine(nil, string(t.held), true))
+	t.held = t.held[:0]
+	return err
 }
 
 func needsLine(s string) bool {

@@ -245,3 +245,44 @@ func FuzzJSON(f *testing.F) {
 		}
 	})
 }
+
+// TestWriterShowsAStreamAsLineShowsEachOfItsLines writes each input whole
+// and a byte at a time, so characters are split across writes: the output
+// is Line of each line, joined by the newlines the input had.
+func TestWriterShowsAStreamAsLineShowsEachOfItsLines(t *testing.T) {
+	inputs := []string{
+		"plain ASCII\nand a second line\n",
+		"x\x1b[2J\x1b[1;32mALL VERIFIED\x1b[0m\r\n",
+		"\u202Efdp.exe\u200B\u009b\x7f\tend",
+		"été 日本 🙂 \U000E0041 \u2028 \u2029\n",
+		"bad \xff\xfe bytes \xe2\x82 cut",
+		"ends inside a character \xf0\x9f\x99",
+	}
+	for _, k := range nasty {
+		inputs = append(inputs, k.key+"\n")
+	}
+	for _, in := range inputs {
+		lines := strings.Split(in, "\n")
+		for i, l := range lines {
+			lines[i] = safetext.Line(l)
+		}
+		want := strings.Join(lines, "\n")
+		for _, chunk := range []int{len(in) + 1, 1, 2, 3} {
+			var b strings.Builder
+			w := safetext.NewWriter(&b)
+			for rest := in; rest != ""; {
+				n := min(chunk, len(rest))
+				if got, err := w.Write([]byte(rest[:n])); got != n || err != nil {
+					t.Fatalf("Write: got %d, %v; want %d, nil", got, err, n)
+				}
+				rest = rest[n:]
+			}
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if b.String() != want {
+				t.Errorf("%q in writes of %d bytes: got %q, want %q", in, chunk, b.String(), want)
+			}
+		}
+	}
+}

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -29,6 +30,9 @@ import (
 //	POST   /queues         create a queue: {"name", "region", "delaySeconds",
 //	                       "visibilityTimeoutSeconds", "maxReceiveCount"}
 //	GET    /queues/messages?arn=ARN   messages held in a queue
+//
+// It answers only requests for its own address, with no Origin or its own:
+// see ownAddressOnly.
 func (sb *Sandbox) controlHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /faults", func(w http.ResponseWriter, r *http.Request) {
@@ -139,7 +143,32 @@ func (sb *Sandbox) controlHandler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, nonNil(sb.QueueMessages(arn)))
 	})
-	return mux
+	return sb.ownAddressOnly(mux)
+}
+
+// ownAddressOnly refuses, with a 403, what a web page can send to a port on
+// loopback. After DNS rebinding its own name resolves to 127.0.0.1, and its
+// requests carry that name in Host; a cross-site POST or DELETE carries the
+// page's Origin. curl and the SDKs send the control API's own address and
+// no Origin. A request that came in absolute form through the AWS
+// endpoint's proxy path has its URL's host as Host, so it is checked alike.
+func (sb *Sandbox) ownAddressOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, port, _ := net.SplitHostPort(strings.TrimPrefix(sb.ctlURL, "http://"))
+		if host, p, err := net.SplitHostPort(r.Host); err != nil || p != port ||
+			!(host == "127.0.0.1" || host == "::1" || strings.EqualFold(host, "localhost")) {
+			writeJSONError(w, http.StatusForbidden, fmt.Errorf("refused: Host %q is not the control API's address (127.0.0.1:%s, localhost:%s or [::1]:%s), "+
+				"as a web page's request after DNS rebinding would be", r.Host, port, port, port))
+			return
+		}
+		if origins, ok := r.Header["Origin"]; ok &&
+			(len(origins) != 1 || origins[0] != "http://127.0.0.1:"+port && origins[0] != "http://localhost:"+port) {
+			writeJSONError(w, http.StatusForbidden, fmt.Errorf("refused: Origin %q is not the control API's own (http://127.0.0.1:%s or http://localhost:%s), "+
+				"as a web page's cross-site request would be; curl and the SDKs send no Origin", strings.Join(origins, ", "), port, port))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func nonNil[T any](xs []T) []T {
@@ -166,6 +195,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
+// writeJSONError answers {"error":"..."} on one line.
 func writeJSONError(w http.ResponseWriter, status int, err error) {
-	writeJSON(w, status, map[string]string{"error": err.Error()})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
 }
