@@ -1,6 +1,8 @@
 // Command replication-sweeper runs on a schedule: it re-checks PENDING
 // ledger items, alerts once on those pending too long, resolves those now
-// replicated, and sends alerts and digests still due.
+// replicated, and sends alerts and digests still due. One run sweeps at a
+// time: sweep.New takes its lease in the ledger's table by default, and a
+// run that finds it held returns at once.
 package main
 
 import (

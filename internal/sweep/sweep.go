@@ -1,10 +1,3 @@
-// Package sweep is the scheduled sweeper. It reads the ledger items due
-// for attention, and only those: PENDING items and open incidents, checked
-// again on a back-off (soon, then hourly, then daily); notices owed (a page
-// SNS could not take, a claim whose holder stopped, a resolved notice);
-// storm windows whose digest or resolution is due. It stops short of its
-// deadline and after a bound on items; what it did not reach stays due for
-// the next run.
 package sweep
 
 import (
@@ -39,6 +32,13 @@ type Options struct {
 	Metrics io.Writer
 	// Clock stands in for time.Now; it defaults to the ledger's.
 	Clock func() time.Time
+	// Lease keeps one sweep at a time (see the package doc); it defaults
+	// to the ledger's lease LeaseName.
+	Lease Lease
+	// LeaseTerm is how long a run holds the lease when its context has no
+	// deadline (with one, until the deadline); 5 minutes, the schedule's
+	// period, by default.
+	LeaseTerm time.Duration
 }
 
 // Summary says what one run did. Alerted, Resolved and Digests count
@@ -47,6 +47,8 @@ type Summary struct {
 	Seen, Rechecked, Alerted, Resolved, Held, Digests, Unsent, Failed int
 	// Left reports a run that stopped before it reached every due item.
 	Left bool
+	// Skipped reports a run that swept nothing: another held the lease.
+	Skipped bool
 }
 
 // Sweeper is one scheduled sweep's work.
@@ -80,16 +82,38 @@ func New(o Options, optFns ...func(*Options)) (*Sweeper, error) {
 	if o.Clock == nil {
 		o.Clock = o.Ledger.Now
 	}
+	if o.Lease == nil {
+		o.Lease = o.Ledger.Lease(LeaseName)
+	}
+	if o.LeaseTerm <= 0 {
+		o.LeaseTerm = 5 * time.Minute
+	}
 	return &Sweeper{opts: o}, nil
 }
 
 var errStop = errors.New("stop")
 
 // Run sweeps what is due until the work is done, the bound is reached or
-// the deadline nears. It returns an error when items failed or notices
-// could not be sent, so the function's error alarm sees it; those items
-// stay due for the next run.
+// the deadline nears, holding the sweep lease. It returns an error when
+// items failed or notices could not be sent, so the function's error alarm
+// sees it; those items stay due for the next run. A run that finds the
+// lease held by another logs it and returns Skipped, without an error: the
+// schedule comes again. An error taking the lease is returned.
 func (s *Sweeper) Run(ctx context.Context) (Summary, error) {
+	token := ledger.NewID()
+	held, err := s.take(ctx, token)
+	if err != nil {
+		return Summary{}, err
+	}
+	if !held {
+		return Summary{Skipped: true}, nil
+	}
+	defer s.release(ctx, token)
+	return s.sweep(ctx)
+}
+
+// sweep is one run's work, under the lease.
+func (s *Sweeper) sweep(ctx context.Context) (Summary, error) {
 	began := time.Now()
 	now := s.opts.Clock()
 	stopAt := time.Time{}
