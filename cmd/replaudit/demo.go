@@ -167,6 +167,7 @@ func newCustomResource(ctx context.Context, sb *sandbox.Sandbox) (*customResourc
 	if err != nil {
 		return nil, nil, err
 	}
+	s.WithScope(setup.Scope{Sources: []string{demoSource}}) // as the template's SOURCE_BUCKETS
 	cr := &customResource{
 		setup:     s,
 		fn:        cfn.LambdaWrap(setup.Guard(s.Handle, 5*time.Second, slog.New(slog.DiscardHandler))),

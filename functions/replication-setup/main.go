@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/replaudit/replaudit/internal/bucketregion"
+	"github.com/replaudit/replaudit/internal/env"
 	"github.com/replaudit/replaudit/internal/ledger"
 	"github.com/replaudit/replaudit/internal/setup"
 )
@@ -28,6 +29,14 @@ const deadlineMargin = 10 * time.Second
 func main() {
 	log := lambdacontext.NewLogger()
 	slog.SetDefault(log)
+	c, err := env.LoadSetup()
+	if err != nil {
+		log.Error("configure", "error", err)
+		os.Exit(1)
+	}
+	if len(c.SourceBuckets) == 0 {
+		log.Error("SOURCE_BUCKETS is not set: every Create and Update will be refused")
+	}
 	cfg, err := config.LoadDefaultConfig(context.Background())
 	if err != nil {
 		log.Error("load AWS configuration", "error", err)
@@ -38,9 +47,9 @@ func main() {
 		log.Error("configure", "error", err)
 		os.Exit(1)
 	}
-	// LEDGER_TABLE, when set, receives configuration evidence for auditors.
-	if table := os.Getenv("LEDGER_TABLE"); table != "" {
-		s.WithEvidence(ledger.NewConfigRecorder(dynamodb.NewFromConfig(cfg), table, 400*24*time.Hour))
+	s.WithScope(setup.Scope{Sources: c.SourceBuckets, StackID: c.StackID})
+	if c.Table != "" {
+		s.WithEvidence(ledger.NewConfigRecorder(dynamodb.NewFromConfig(cfg), c.Table, 400*24*time.Hour))
 	}
 	lambda.Start(cfn.LambdaWrap(setup.Guard(s.Handle, deadlineMargin, log)))
 }

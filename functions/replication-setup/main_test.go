@@ -23,7 +23,8 @@ import (
 
 // TestBootstrapUnderTheEmulator builds this function as Lambda runs it, a
 // bootstrap binary, and sends it CloudFormation's sample Create request
-// under the Lambda Runtime Interface Emulator, against the sandbox.
+// under the Lambda Runtime Interface Emulator, against the sandbox: once
+// with the environment the template sets, once without SOURCE_BUCKETS.
 func TestBootstrapUnderTheEmulator(t *testing.T) {
 	sandboxtest.Need(t, sandboxtest.RIE)
 	ctx := context.Background()
@@ -49,7 +50,45 @@ func TestBootstrapUnderTheEmulator(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	var env []string
+	raw, err := os.ReadFile("../../events/cfn-create.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev map[string]any
+	_ = json.Unmarshal(raw, &ev)
+	rules := func() int {
+		out, err := s3.NewFromConfig(cfg).GetBucketReplication(ctx, &s3.GetBucketReplicationInput{Bucket: aws.String("acme-data-use1")})
+		if err != nil {
+			return 0
+		}
+		return len(out.ReplicationConfiguration.Rules)
+	}
+
+	t.Run("without SOURCE_BUCKETS it refuses, naming the variable", func(t *testing.T) {
+		resp := invokeBootstrap(t, sb, bootstrap, ev, nil)
+		if resp.Status != cfn.StatusFailed || !strings.Contains(resp.Reason, "SOURCE_BUCKETS") {
+			t.Errorf("response: %+v", resp)
+		}
+		if n := rules(); n != 0 {
+			t.Errorf("the refused Create wrote %d rules", n)
+		}
+	})
+	t.Run("with the template's environment it turns replication on", func(t *testing.T) {
+		resp := invokeBootstrap(t, sb, bootstrap, ev, []string{"SOURCE_BUCKETS=other-bucket, acme-data-use1", "STACK_ID=" + ev["StackId"].(string)})
+		if resp.Status != cfn.StatusSuccess || !strings.HasSuffix(resp.PhysicalResourceID, ":acme-data-use1") {
+			t.Errorf("response: %+v", resp)
+		}
+		if n := rules(); n != 1 {
+			t.Errorf("replication after Create: %d rules, want 1", n)
+		}
+	})
+}
+
+// invokeBootstrap runs the bootstrap under the emulator with the sandbox's
+// environment and env, sends it ev and returns CloudFormation's answer.
+func invokeBootstrap(t *testing.T, sb *sandbox.Sandbox, bootstrap string, ev map[string]any, env []string) cfn.Response {
+	t.Helper()
+	ctx := context.Background()
 	for _, kv := range sb.Env() {
 		env = append(env, kv[0]+"="+kv[1])
 	}
@@ -58,7 +97,6 @@ func TestBootstrapUnderTheEmulator(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fn.Close()
-
 	responses := make(chan cfn.Response, 2)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var resp cfn.Response
@@ -66,12 +104,6 @@ func TestBootstrapUnderTheEmulator(t *testing.T) {
 		responses <- resp
 	}))
 	defer srv.Close()
-	raw, err := os.ReadFile("../../events/cfn-create.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev map[string]any
-	_ = json.Unmarshal(raw, &ev)
 	ev["ResponseURL"] = srv.URL
 	payload, _ := json.Marshal(ev)
 	callCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -81,14 +113,9 @@ func TestBootstrapUnderTheEmulator(t *testing.T) {
 	}
 	select {
 	case resp := <-responses:
-		if resp.Status != cfn.StatusSuccess || !strings.HasSuffix(resp.PhysicalResourceID, ":acme-data-use1") {
-			t.Errorf("response: %+v", resp)
-		}
+		return resp
 	case <-time.After(5 * time.Second):
 		t.Fatal("the function never answered CloudFormation")
 	}
-	out, err := s3.NewFromConfig(cfg).GetBucketReplication(ctx, &s3.GetBucketReplicationInput{Bucket: aws.String("acme-data-use1")})
-	if err != nil || len(out.ReplicationConfiguration.Rules) != 1 {
-		t.Errorf("replication after Create: %+v, %v", out, err)
-	}
+	return cfn.Response{}
 }

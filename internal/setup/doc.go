@@ -10,6 +10,57 @@
 // writes carries an ID derived from the stack and logical id, which is how
 // it tells its own from everyone else's.
 //
+// # Which buckets it may change
+//
+// Anyone allowed to invoke the function can send it a request, with any
+// StackId, so the request alone decides nothing. A Scope (the function's
+// SOURCE_BUCKETS and STACK_ID) does:
+//   - A Create or Update configures only a SourceBucket in Sources. Any
+//     other gets a FAILED answer, before any call to S3. With no Sources
+//     (SOURCE_BUCKETS unset or empty) every Create and Update is refused, in
+//     a sentence naming the variable: a deployed function fails closed.
+//   - With StackID set, requests from any other stack are refused, and
+//     Deletes from it change nothing.
+//   - A Delete of a source in Sources removes what its resource wrote, as
+//     always. A Delete of a source no longer in Sources is what CloudFormation
+//     sends after an update moved the stack to another source (the function's
+//     environment is updated first), and after a rollback of such a move. It
+//     removes what its resource wrote only when StackID is set and the
+//     request comes from that stack: the IDs it removes derive from the
+//     stack id, so it can strip only this stack's own rules and entries,
+//     which that bucket should no longer have anyway. Without StackID it
+//     cannot tell that Delete from a forged one, so it strips nothing and
+//     logs a warning. Either way it answers SUCCESS: a failing Delete can
+//     wedge a stack, and one that strips nothing has nothing to report.
+//   - An Update naming a source no longer in Sources, from the StackID
+//     stack, is a rollback to the old source: it succeeds if it would write
+//     nothing (the old source still holds the stack's configuration), and is
+//     refused otherwise.
+//
+// A Setup built without WithScope configures any bucket, with a warning on
+// every request: for the sandbox and the demo only.
+//
+// The role, the notification queue and the destinations' KMS keys must be
+// in the stack's account (from StackId) or in AllowedAccounts; a
+// destination's key may also be in that destination's Account, as
+// cross-account replication needs. This catches a mistake; it is no defence
+// against an invoker, who writes the AllowedAccounts too. Scope is that.
+//
+// # No write before every check
+//
+// Every problem that can be known without writing (properties, scope,
+// accounts, regions of the queue, the inventory bucket and the KMS keys,
+// missing buckets, overlapping notifications, a foreign role or V1 rule on
+// the source, the response's size) is found first and reported together,
+// one sentence each. Only then does it write, the notification
+// configuration first: S3 checks the queue (it exists, lets S3 send) only
+// when that configuration is written, and nothing else should be written
+// when it refuses. Versioning, which cannot be turned off again, and the
+// rules, which need it, come last.
+//
+// Key prefixes (Prefix, Inventory.Prefix) are never trimmed: S3 matches them
+// byte for byte, so a space at either end is refused rather than guessed at.
+//
 // Guard makes any custom resource function safe to hand to cfn.LambdaWrap:
 // CloudFormation always gets exactly one answer, in time and within size.
 package setup

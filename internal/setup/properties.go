@@ -21,6 +21,9 @@ type Properties struct {
 	Metrics                 bool
 	ReplicateSseKmsObjects  bool
 	NotificationQueueArn    string
+	// AllowedAccounts are accounts other than the stack's whose role,
+	// queue or KMS key the properties may name.
+	AllowedAccounts []string
 	// Inventory, when set, has S3 Inventory list every version of the
 	// source daily or weekly, for the reconciler.
 	Inventory *Inventory
@@ -71,6 +74,7 @@ var knownProperties = map[string]bool{
 	"SourceBucket": true, "RoleArn": true, "Destinations": true, "Prefix": true, "Tags": true,
 	"DeleteMarkerReplication": true, "ReplicationTimeControl": true, "Metrics": true,
 	"ReplicateSseKmsObjects": true, "NotificationQueueArn": true, "Inventory": true,
+	"AllowedAccounts": true,
 }
 
 // KnownProperty reports whether name is a property of Custom::S3Replication.
@@ -129,6 +133,87 @@ func (p *parser) boolean(raw map[string]any, name, label string, def bool) bool 
 	return def
 }
 
+// prefix reads a key prefix, which is never trimmed: S3 matches it byte
+// for byte, so a space at either end is almost certainly a mistake that
+// would quietly match nothing.
+func (p *parser) prefix(raw map[string]any, name, label string) string {
+	v, ok := raw[name]
+	if !ok || v == nil {
+		return ""
+	}
+	s, ok := v.(string)
+	if !ok {
+		p.fail("%s must be a string, not %s.", label, describe(v))
+		return ""
+	}
+	t := strings.TrimSpace(s)
+	if t == s {
+		return s
+	}
+	what := "whitespace"
+	if strings.Trim(s, " ") == t {
+		what = "a space"
+	}
+	where := "starts and ends with " + what
+	switch {
+	case t == "":
+		where = "is nothing but whitespace"
+	case strings.HasPrefix(s, t):
+		where = "ends with " + what
+	case strings.HasSuffix(s, t):
+		where = "starts with " + what
+	}
+	p.fail("%s %q %s, which S3 would match literally as part of the key: remove it.", label, s, where)
+	return t
+}
+
+// accounts reads AllowedAccounts: a list of 12-digit account ids, or, as
+// a CloudFormation string may carry one, a JSON list or a comma-separated
+// string of them.
+func (p *parser) accounts(v any) []string {
+	var list []any
+	switch v := v.(type) {
+	case nil:
+		return nil
+	case []any:
+		list = v
+	case string:
+		s := strings.TrimSpace(v)
+		switch {
+		case s == "":
+			return nil
+		case strings.HasPrefix(s, "["):
+			if err := json.Unmarshal([]byte(s), &list); err != nil {
+				p.fail("AllowedAccounts must be a list of 12-digit account ids, not %s.", describe(v))
+				return nil
+			}
+		default:
+			for _, a := range strings.Split(s, ",") {
+				list = append(list, a)
+			}
+		}
+	default:
+		p.fail("AllowedAccounts must be a list of 12-digit account ids, not %s.", describe(v))
+		return nil
+	}
+	var out []string
+	for i, a := range list {
+		label := fmt.Sprintf("AllowedAccounts[%d]", i)
+		s, ok := a.(string)
+		if !ok {
+			// A JSON number would lose an account id's leading zeros.
+			p.fail("%s must be a string, not %s.", label, describe(a))
+			continue
+		}
+		if s = strings.TrimSpace(s); !accountID.MatchString(s) {
+			p.fail("%s %q is not a 12-digit account id.", label, s)
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
 func describe(v any) string {
 	b, err := json.Marshal(v)
 	if err != nil || len(b) > 60 {
@@ -167,7 +252,7 @@ func ParseProperties(raw map[string]any) (Properties, error) {
 	case !roleARN.MatchString(out.RoleArn):
 		p.fail("RoleArn %q is not an IAM role ARN.", out.RoleArn)
 	}
-	out.Prefix = p.str(raw, "Prefix", "Prefix")
+	out.Prefix = p.prefix(raw, "Prefix", "Prefix")
 	if len(out.Prefix) > 1024 {
 		p.fail("Prefix is longer than 1024 bytes.")
 	}
@@ -186,6 +271,7 @@ func ParseProperties(raw map[string]any) (Properties, error) {
 	if out.ReplicationTimeControl && !out.Metrics {
 		p.fail("ReplicationTimeControl needs Metrics: set Metrics to true.")
 	}
+	out.AllowedAccounts = p.accounts(raw["AllowedAccounts"])
 	out.Destinations = p.destinations(raw["Destinations"])
 	out.Inventory = p.inventory(raw["Inventory"])
 	if out.Inventory != nil && out.Inventory.Bucket == out.SourceBucket {
@@ -287,7 +373,7 @@ func (p *parser) inventory(v any) *Inventory {
 	}
 	inv := &Inventory{
 		Bucket:    p.str(raw, "Bucket", "Inventory.Bucket"),
-		Prefix:    strings.Trim(p.str(raw, "Prefix", "Inventory.Prefix"), "/"),
+		Prefix:    strings.Trim(p.prefix(raw, "Prefix", "Inventory.Prefix"), "/"),
 		Format:    p.str(raw, "Format", "Inventory.Format"),
 		Frequency: p.str(raw, "Frequency", "Inventory.Frequency"),
 	}

@@ -2,6 +2,7 @@ package setup_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -117,4 +118,71 @@ func TestPropertyRulesThatSpanProperties(t *testing.T) {
 			t.Errorf("got %+v, %v", p, err)
 		}
 	})
+}
+
+func TestPrefixesAreNeverTrimmed(t *testing.T) {
+	base := func() map[string]any {
+		return map[string]any{"SourceBucket": "src", "RoleArn": "arn:aws:iam::111122223333:role/r",
+			"Destinations": []any{map[string]any{"Bucket": "dst"}}}
+	}
+	cases := []struct {
+		name, prefix, inventory, want string
+	}{
+		{"a trailing space", "logs/ ", "", `Prefix "logs/ " ends with a space, which S3 would match literally as part of the key: remove it.`},
+		{"a leading space", " logs/", "", `Prefix " logs/" starts with a space, which S3 would match literally as part of the key: remove it.`},
+		{"spaces at both ends", " logs/ ", "", `Prefix " logs/ " starts and ends with a space, which S3 would match literally as part of the key: remove it.`},
+		{"a trailing tab, shown escaped", "logs/\t", "", `Prefix "logs/\t" ends with whitespace, which S3 would match literally as part of the key: remove it.`},
+		{"nothing but spaces", "  ", "", `Prefix "  " is nothing but whitespace, which S3 would match literally as part of the key: remove it.`},
+		{"the inventory's", "", "inventory/ ", `Inventory.Prefix "inventory/ " ends with a space, which S3 would match literally as part of the key: remove it.`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := base()
+			m["Prefix"] = c.prefix
+			if c.inventory != "" {
+				m["Inventory"] = map[string]any{"Bucket": "inv", "Prefix": c.inventory}
+			}
+			_, err := setup.ParseProperties(m)
+			var inv *setup.InvalidError
+			if !errors.As(err, &inv) || len(inv.Problems) != 1 || inv.Problems[0] != c.want {
+				t.Errorf("got %v, want exactly %q", err, c.want)
+			}
+		})
+	}
+	t.Run("a space inside is kept", func(t *testing.T) {
+		m := base()
+		m["Prefix"] = "monthly reports/"
+		if p, err := setup.ParseProperties(m); err != nil || p.Prefix != "monthly reports/" {
+			t.Errorf("got %q, %v", p.Prefix, err)
+		}
+	})
+}
+
+func TestAllowedAccountsInEveryShapeCloudFormationMaySend(t *testing.T) {
+	cases := []struct {
+		name string
+		v    any
+		want []string
+		err  string
+	}{
+		{"a list of strings", []any{"111122223333", " 444455556666 "}, []string{"111122223333", "444455556666"}, ""},
+		{"a JSON list in a string", `["111122223333"]`, []string{"111122223333"}, ""},
+		{"a comma-separated string", "111122223333,444455556666", []string{"111122223333", "444455556666"}, ""},
+		{"an empty string", "", nil, ""},
+		{"a short id", []any{"12345"}, nil, `AllowedAccounts[0] "12345" is not a 12-digit account id.`},
+		{"a number, which would lose leading zeros", []any{float64(11122223333)}, nil, `AllowedAccounts[0] must be a string, not 11122223333.`},
+		{"a map", map[string]any{"a": "b"}, nil, `AllowedAccounts must be a list of 12-digit account ids, not {"a":"b"}.`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := setup.ParseProperties(map[string]any{"SourceBucket": "src", "RoleArn": "arn:aws:iam::111122223333:role/r",
+				"Destinations": []any{map[string]any{"Bucket": "dst"}}, "AllowedAccounts": c.v})
+			switch {
+			case c.err != "" && (err == nil || err.Error() != c.err):
+				t.Errorf("got %v, want %q", err, c.err)
+			case c.err == "" && (err != nil || !slices.Equal(p.AllowedAccounts, c.want)):
+				t.Errorf("got %q, %v; want %q", p.AllowedAccounts, err, c.want)
+			}
+		})
+	}
 }

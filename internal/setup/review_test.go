@@ -139,7 +139,7 @@ func TestTheFunctionMayRunInAnotherRegionThanTheBuckets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.setup = s
+	w.setup = s.WithScope(scope)
 	mustSucceed(t, w.send(t, cfn.RequestCreate, "", props("src", dest("dst", "")), nil))
 	if got := ruleIDs(w.replication(t, "src", "ap-south-1")); len(got) != 1 {
 		t.Errorf("rules: %v", got)

@@ -54,6 +54,7 @@ type Setup struct {
 	clients  Clients
 	regions  *bucketregion.Locator
 	evidence Evidence
+	scope    *Scope // nil: any bucket
 	log      *slog.Logger
 }
 
@@ -121,11 +122,21 @@ func ruleID(own, bucket string) string { return own + "-" + bucket }
 // Handle is the cfn.CustomResourceFunction for Custom::S3Replication.
 func (s *Setup) Handle(ctx context.Context, ev cfn.Event) (string, map[string]any, error) {
 	log := s.log.With("requestType", ev.RequestType, "logicalId", ev.LogicalResourceID, "physicalId", ev.PhysicalResourceID)
+	if s.scope == nil {
+		log.Warn("no scope: this setup configures whatever bucket a request names; a deployed function sets SOURCE_BUCKETS")
+	}
 	if ev.RequestType == cfn.RequestDelete {
 		source := deleteSource(ev)
 		if source == "" {
 			// Nothing was ever applied without a source bucket.
 			log.Warn("delete names no source bucket: nothing to remove")
+			return ev.PhysicalResourceID, nil, nil
+		}
+		if why := s.scope.keeps(ev, source); why != "" {
+			// Success all the same: a Delete that fails can wedge the stack
+			// (a refused Create is followed by one), and this one changes
+			// nothing.
+			log.Warn("delete leaves the bucket untouched", "sourceBucket", source, "stackId", ev.StackID, "why", why)
 			return ev.PhysicalResourceID, nil, nil
 		}
 		err := s.remove(ctx, owner(ev), source)
@@ -136,15 +147,29 @@ func (s *Setup) Handle(ctx context.Context, ev cfn.Event) (string, map[string]an
 		return ev.PhysicalResourceID, nil, err
 	}
 	p, err := ParseProperties(ev.ResourceProperties)
+	var confirmOnly error
+	if p.SourceBucket != "" {
+		// Before any other problem: a bucket outside the scope is not
+		// this function's to discuss.
+		var refused error
+		if confirmOnly, refused = s.scope.admit(ev, p.SourceBucket); refused != nil {
+			return ev.PhysicalResourceID, nil, refused
+		}
+	}
 	if err != nil {
 		return ev.PhysicalResourceID, nil, err
 	}
+	return s.update(ctx, log, ev, p, confirmOnly)
+}
+
+// update brings a Create or Update about, and records it.
+func (s *Setup) update(ctx context.Context, log *slog.Logger, ev cfn.Event, p Properties, confirmOnly error) (string, map[string]any, error) {
 	id := physicalID(ev, p)
 	hadQueue := false
 	if old, ok := ev.OldResourceProperties["NotificationQueueArn"].(string); ok && old != "" {
 		hadQueue = true
 	}
-	data, err := s.apply(ctx, owner(ev), p, hadQueue)
+	data, err := s.apply(ctx, ev, p, hadQueue, confirmOnly)
 	var written []types.ReplicationRule
 	for _, r := range desiredRules(owner(ev), p) {
 		x := r.ToSDK()
@@ -156,8 +181,11 @@ func (s *Setup) Handle(ctx context.Context, ev cfn.Event) (string, map[string]an
 		if ev.RequestType == cfn.RequestUpdate && ev.PhysicalResourceID != "" && id != ev.PhysicalResourceID {
 			// A failed move to a new source: CloudFormation rolls back to the
 			// old id and never deletes this one, so undo what was written.
-			if cerr := s.remove(ctx, owner(ev), p.SourceBucket); cerr != nil {
-				log.Error("undo a failed update on the new source", "sourceBucket", p.SourceBucket, "error", cerr)
+			// A request that could only confirm wrote nothing to undo.
+			if confirmOnly == nil {
+				if cerr := s.remove(ctx, owner(ev), p.SourceBucket); cerr != nil {
+					log.Error("undo a failed update on the new source", "sourceBucket", p.SourceBucket, "error", cerr)
+				}
 			}
 			return ev.PhysicalResourceID, nil, err
 		}
@@ -209,13 +237,16 @@ func code(err error) string {
 }
 
 // apply brings the buckets to the state the properties describe, touching
-// only what this resource owns. It makes no write until every check passed.
-func (s *Setup) apply(ctx context.Context, own string, p Properties, hadQueue bool) (map[string]any, error) {
+// only what this resource owns. It makes no write until every check passed
+// and every write is planned. With confirmOnly set, a request that would
+// write anything returns confirmOnly instead.
+func (s *Setup) apply(ctx context.Context, ev cfn.Event, p Properties, hadQueue bool, confirmOnly error) (map[string]any, error) {
+	own := owner(ev)
+	problems := accountProblems(p, ev.StackID)
 	src, err := s.locate(ctx, p.SourceBucket)
 	if err != nil {
 		return nil, err
 	}
-	var problems []string
 	if !src.exists {
 		problems = append(problems, fmt.Sprintf("SourceBucket %q does not exist, or this account cannot see it.", p.SourceBucket))
 	}
@@ -252,6 +283,10 @@ func (s *Setup) apply(ctx context.Context, own string, p Properties, hadQueue bo
 		case d.Region != "" && d.Region != loc.region:
 			problems = append(problems, fmt.Sprintf("%s.Region says %s but bucket %s is in %s.", label, d.Region, d.Bucket, loc.region))
 		}
+		if k := arnRegion(d.ReplicaKmsKeyArn); k != "" && loc.region != "" && k != loc.region {
+			problems = append(problems, fmt.Sprintf("%s.ReplicaKmsKeyArn is in %s but bucket %s is in %s: S3 encrypts replicas only with a key in the destination's region.",
+				label, k, d.Bucket, loc.region))
+		}
 		if src.exists && loc.region == src.region {
 			notesText = append(notesText, fmt.Sprintf("%s is in %s like the source: this is same-region replication.", d.Bucket, src.region))
 		}
@@ -261,18 +296,35 @@ func (s *Setup) apply(ctx context.Context, own string, p Properties, hadQueue bo
 		return nil, &InvalidError{Problems: problems}
 	}
 
-	rules, err := s.planRules(ctx, own, p, src)
-	if err != nil {
-		return nil, err
-	}
-	notes := notificationsPlan{}
+	var w writes
 	if p.NotificationQueueArn != "" || hadQueue {
-		if notes, err = s.planNotifications(ctx, own, p.NotificationQueueArn, p.Prefix, src); err != nil {
+		if w.notes, err = s.planNotifications(ctx, own, p.NotificationQueueArn, p.Prefix, src); err != nil {
 			return nil, err
 		}
 	}
-	inventory, err := s.planInventory(ctx, own, p, src)
-	if err != nil {
+	if w.inventory, err = s.planInventory(ctx, own, p, src); err != nil {
+		return nil, err
+	}
+	for i, d := range p.Destinations {
+		if d.CreateIfMissing {
+			// Also on retries: a create that failed half way is finished here.
+			sp, err := s.planSecure(ctx, d, dsts[i])
+			if err != nil {
+				return nil, err
+			}
+			w.destinations = append(w.destinations, sp)
+		}
+	}
+	for _, b := range append([]located{src}, dsts...) {
+		on, err := s.versioned(ctx, b)
+		if err != nil {
+			return nil, err
+		}
+		if !on {
+			w.versioning = append(w.versioning, b)
+		}
+	}
+	if w.rules, err = s.planRules(ctx, own, p, src); err != nil {
 		return nil, err
 	}
 	for i, d := range p.Destinations {
@@ -280,46 +332,67 @@ func (s *Setup) apply(ctx context.Context, own string, p Properties, hadQueue bo
 			notesText = append(notesText, fmt.Sprintf("Created %s in %s; it is kept when the stack is deleted.", d.Bucket, d.Region))
 		}
 	}
-	data := responseData(p, src, dsts, rules.ids, notesText)
+	data := responseData(p, src, dsts, w.rules.ids, notesText)
 	if p.Inventory != nil {
 		data["InventoryConfigurationId"] = inventoryID(own)
 	}
 	if b, _ := json.Marshal(data); len(b) > maxData {
 		return nil, fmt.Errorf("too many destinations: %d make a response of %d bytes, over what CloudFormation accepts; split them over several resources", len(p.Destinations), len(b))
 	}
+	if confirmOnly != nil && !w.none() {
+		return nil, confirmOnly
+	}
 
 	// Every check passed: write.
-	for i, d := range p.Destinations {
-		if !dsts[i].exists {
-			if err := s.createDestination(ctx, d); err != nil {
-				return nil, err
-			}
-		}
-		if d.CreateIfMissing {
-			// Also on retries: a create that failed half way is finished here.
-			if err := s.secureDestination(ctx, d.Bucket, cmp.Or(dsts[i].region, d.Region)); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if err := s.enableVersioning(ctx, src); err != nil {
-		return nil, err
-	}
-	for _, d := range dsts {
-		if err := s.enableVersioning(ctx, d); err != nil {
-			return nil, err
-		}
-	}
-	if err := rules.write(ctx); err != nil {
-		return nil, err
-	}
-	if err := notes.write(ctx); err != nil {
-		return nil, err
-	}
-	if err := inventory.write(ctx); err != nil {
+	if err := w.write(ctx, s); err != nil {
 		return nil, err
 	}
 	return data, nil
+}
+
+// writes are what a request changes, in the order it changes them. The
+// notification configuration goes first: S3 checks its queue (exists,
+// lets S3 send) only when it is written, and nothing else should be
+// written when that check fails. Versioning, which cannot be turned off
+// again, and the rules, which need it, go last.
+type writes struct {
+	notes        notificationsPlan
+	inventory    inventoryPlan
+	destinations []securePlan
+	versioning   []located
+	rules        rulesPlan
+}
+
+func (w writes) none() bool {
+	if w.notes.next != nil || w.inventory.next != nil || w.inventory.delete || len(w.versioning) > 0 || w.rules.next != nil {
+		return false
+	}
+	for _, d := range w.destinations {
+		if !d.none() {
+			return false
+		}
+	}
+	return true
+}
+
+func (w writes) write(ctx context.Context, s *Setup) error {
+	if err := w.notes.write(ctx); err != nil {
+		return err
+	}
+	if err := w.inventory.write(ctx); err != nil {
+		return err
+	}
+	for _, d := range w.destinations {
+		if err := d.write(ctx, s); err != nil {
+			return err
+		}
+	}
+	for _, b := range w.versioning {
+		if err := s.enableVersioning(ctx, b); err != nil {
+			return err
+		}
+	}
+	return w.rules.write(ctx)
 }
 
 // maxData keeps the response's Data well inside CloudFormation's 4096
@@ -348,16 +421,21 @@ func responseData(p Properties, src located, dsts []located, ids, notes []string
 	return data
 }
 
-func (s *Setup) enableVersioning(ctx context.Context, b located) error {
-	c := s.clients(b.region)
-	out, err := c.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: aws.String(b.bucket)})
+// versioned reports whether a bucket has versioning Enabled; a bucket
+// still to be created has not.
+func (s *Setup) versioned(ctx context.Context, b located) (bool, error) {
+	if !b.exists {
+		return false, nil
+	}
+	out, err := s.clients(b.region).GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: aws.String(b.bucket)})
 	if err != nil {
-		return fmt.Errorf("read versioning of %s: %w", b.bucket, err)
+		return false, fmt.Errorf("read versioning of %s: %w", b.bucket, err)
 	}
-	if out.Status == types.BucketVersioningStatusEnabled {
-		return nil
-	}
-	_, err = c.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{
+	return out.Status == types.BucketVersioningStatusEnabled, nil
+}
+
+func (s *Setup) enableVersioning(ctx context.Context, b located) error {
+	_, err := s.clients(b.region).PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{
 		Bucket:                  aws.String(b.bucket),
 		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled},
 	})
@@ -367,14 +445,73 @@ func (s *Setup) enableVersioning(ctx context.Context, b located) error {
 	return nil
 }
 
-// createDestination makes a missing destination bucket.
-func (s *Setup) createDestination(ctx context.Context, d Destination) error {
-	in := &s3.CreateBucketInput{Bucket: aws.String(d.Bucket)}
-	if d.Region != "us-east-1" {
-		in.CreateBucketConfiguration = &types.CreateBucketConfiguration{LocationConstraint: types.BucketLocationConstraint(d.Region)}
+// securePlan is what a destination the resource may create still needs:
+// the bucket itself, its public access block, its TLS-only policy.
+type securePlan struct {
+	d                     Destination
+	region                string
+	create, block, policy bool
+}
+
+func (sp securePlan) none() bool { return !sp.create && !sp.block && !sp.policy }
+
+// planSecure reads what a CreateIfMissing destination lacks. A bucket
+// policy someone else wrote is left alone.
+func (s *Setup) planSecure(ctx context.Context, d Destination, loc located) (securePlan, error) {
+	sp := securePlan{d: d, region: cmp.Or(loc.region, d.Region)}
+	if !loc.exists {
+		sp.create, sp.block, sp.policy = true, true, true
+		return sp, nil
 	}
-	if _, err := s.clients(d.Region).CreateBucket(ctx, in); err != nil && code(err) != "BucketAlreadyOwnedByYou" {
-		return fmt.Errorf("create destination bucket %s in %s: %w", d.Bucket, d.Region, err)
+	c := s.clients(sp.region)
+	pab, err := c.GetPublicAccessBlock(ctx, &s3.GetPublicAccessBlockInput{Bucket: aws.String(d.Bucket)})
+	if err != nil && code(err) != "NoSuchPublicAccessBlockConfiguration" {
+		return sp, fmt.Errorf("read the public access block of %s: %w", d.Bucket, err)
+	}
+	sp.block = err != nil || pab.PublicAccessBlockConfiguration == nil ||
+		!aws.ToBool(pab.PublicAccessBlockConfiguration.BlockPublicAcls) || !aws.ToBool(pab.PublicAccessBlockConfiguration.IgnorePublicAcls) ||
+		!aws.ToBool(pab.PublicAccessBlockConfiguration.BlockPublicPolicy) || !aws.ToBool(pab.PublicAccessBlockConfiguration.RestrictPublicBuckets)
+	_, err = c.GetBucketPolicy(ctx, &s3.GetBucketPolicyInput{Bucket: aws.String(d.Bucket)})
+	switch {
+	case err == nil:
+		// A policy exists: ours from an earlier run, or the owner's.
+	case code(err) == "NoSuchBucketPolicy":
+		sp.policy = true
+	default:
+		return sp, fmt.Errorf("read the policy of %s: %w", d.Bucket, err)
+	}
+	return sp, nil
+}
+
+// write creates a missing destination bucket, blocks public access to it
+// and makes it refuse requests without TLS, as planned.
+func (sp securePlan) write(ctx context.Context, s *Setup) error {
+	c := s.clients(sp.region)
+	if sp.create {
+		in := &s3.CreateBucketInput{Bucket: aws.String(sp.d.Bucket)}
+		if sp.region != "us-east-1" {
+			in.CreateBucketConfiguration = &types.CreateBucketConfiguration{LocationConstraint: types.BucketLocationConstraint(sp.region)}
+		}
+		if _, err := c.CreateBucket(ctx, in); err != nil && code(err) != "BucketAlreadyOwnedByYou" {
+			return fmt.Errorf("create destination bucket %s in %s: %w", sp.d.Bucket, sp.region, err)
+		}
+	}
+	if sp.block {
+		_, err := c.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{
+			Bucket: aws.String(sp.d.Bucket),
+			PublicAccessBlockConfiguration: &types.PublicAccessBlockConfiguration{
+				BlockPublicAcls: aws.Bool(true), IgnorePublicAcls: aws.Bool(true),
+				BlockPublicPolicy: aws.Bool(true), RestrictPublicBuckets: aws.Bool(true),
+			},
+		})
+		if err != nil {
+			return fmt.Errorf("block public access on %s: %w", sp.d.Bucket, err)
+		}
+	}
+	if sp.policy {
+		if _, err := c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(sp.d.Bucket), Policy: aws.String(tlsOnlyPolicy(sp.d.Bucket))}); err != nil {
+			return fmt.Errorf("put TLS-only policy on %s: %w", sp.d.Bucket, err)
+		}
 	}
 	return nil
 }
@@ -382,43 +519,6 @@ func (s *Setup) createDestination(ctx context.Context, d Destination) error {
 func tlsOnlyPolicy(bucket string) string {
 	arn := replication.BucketARN(bucket)
 	return fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Sid":"DenyInsecureTransport","Effect":"Deny","Principal":"*","Action":"s3:*","Resource":[%q,%q],"Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}`, arn, arn+"/*")
-}
-
-// secureDestination blocks public access to a destination this resource
-// may create and refuses requests without TLS, writing only what is not
-// already so. A bucket policy someone else wrote is left alone.
-func (s *Setup) secureDestination(ctx context.Context, bucket, region string) error {
-	c := s.clients(region)
-	pab, err := c.GetPublicAccessBlock(ctx, &s3.GetPublicAccessBlockInput{Bucket: aws.String(bucket)})
-	if err != nil && code(err) != "NoSuchPublicAccessBlockConfiguration" {
-		return fmt.Errorf("read the public access block of %s: %w", bucket, err)
-	}
-	blocked := err == nil && pab.PublicAccessBlockConfiguration != nil &&
-		aws.ToBool(pab.PublicAccessBlockConfiguration.BlockPublicAcls) && aws.ToBool(pab.PublicAccessBlockConfiguration.IgnorePublicAcls) &&
-		aws.ToBool(pab.PublicAccessBlockConfiguration.BlockPublicPolicy) && aws.ToBool(pab.PublicAccessBlockConfiguration.RestrictPublicBuckets)
-	if !blocked {
-		_, err := c.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{
-			Bucket: aws.String(bucket),
-			PublicAccessBlockConfiguration: &types.PublicAccessBlockConfiguration{
-				BlockPublicAcls: aws.Bool(true), IgnorePublicAcls: aws.Bool(true),
-				BlockPublicPolicy: aws.Bool(true), RestrictPublicBuckets: aws.Bool(true),
-			},
-		})
-		if err != nil {
-			return fmt.Errorf("block public access on %s: %w", bucket, err)
-		}
-	}
-	_, err = c.GetBucketPolicy(ctx, &s3.GetBucketPolicyInput{Bucket: aws.String(bucket)})
-	switch {
-	case err == nil:
-		return nil // a policy exists: ours from an earlier run, or the owner's
-	case code(err) != "NoSuchBucketPolicy":
-		return fmt.Errorf("read the policy of %s: %w", bucket, err)
-	}
-	if _, err := c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(bucket), Policy: aws.String(tlsOnlyPolicy(bucket))}); err != nil {
-		return fmt.Errorf("put TLS-only policy on %s: %w", bucket, err)
-	}
-	return nil
 }
 
 // desiredRules are this resource's rules, one per destination.

@@ -27,10 +27,15 @@ import (
 	"github.com/replaudit/replaudit/internal/setup"
 )
 
+// The stack lives in the sandbox's account, where its queues are.
 const (
-	stackID = "arn:aws:cloudformation:us-east-1:111122223333:stack/replaudit/6a1b2c3d-0000-4000-8000-000000000001"
-	roleArn = "arn:aws:iam::111122223333:role/replaudit-replication"
+	stackID = "arn:aws:cloudformation:us-east-1:" + sandbox.Account + ":stack/replaudit/6a1b2c3d-0000-4000-8000-000000000001"
+	roleArn = "arn:aws:iam::" + sandbox.Account + ":role/replaudit-replication"
 )
+
+// scope is what the tests' function may configure, as the template sets
+// SOURCE_BUCKETS and STACK_ID.
+var scope = setup.Scope{Sources: []string{"src", "old-src", "new-src", "missing-src"}, StackID: stackID}
 
 // responder stands in for CloudFormation's presigned ResponseURL and keeps
 // every response it receives.
@@ -74,6 +79,7 @@ type world struct {
 	setup    *setup.Setup
 	cfn      *responder
 	n        int
+	stack    string // the StackId requests carry
 }
 
 func newWorld(t *testing.T) *world {
@@ -92,9 +98,21 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{sb: sb, setup: s, cfn: newResponder(t), s3: func(region string) *s3.Client { return clients(region).(*s3.Client) }}
-	s.WithEvidence(&w.evidence)
+	w := &world{sb: sb, setup: s, cfn: newResponder(t), s3: func(region string) *s3.Client { return clients(region).(*s3.Client) }, stack: stackID}
+	s.WithEvidence(&w.evidence).WithScope(scope)
 	return w
+}
+
+// writes lists the calls that reached the sandbox since the last
+// ResetCalls and would change something.
+func (w *world) writes() []sandbox.Call {
+	var out []sandbox.Call
+	for _, c := range w.sb.Calls() {
+		if strings.HasPrefix(c.Operation, "Put") || strings.HasPrefix(c.Operation, "Delete") || c.Operation == "CreateBucket" {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // evidence keeps what the setup records, in place of the ledger table.
@@ -137,7 +155,7 @@ func (w *world) send(t *testing.T, typ cfn.RequestType, physicalID string, props
 	w.n++
 	ev := cfn.Event{
 		RequestType: typ, RequestID: "req-" + string(rune('a'+w.n)), ResponseURL: w.cfn.srv.URL + "/response",
-		ResourceType: "Custom::S3Replication", LogicalResourceID: "Replication", StackID: stackID,
+		ResourceType: "Custom::S3Replication", LogicalResourceID: "Replication", StackID: w.stack,
 		PhysicalResourceID: physicalID, ResourceProperties: props, OldResourceProperties: old,
 	}
 	before := len(w.cfn.responses())
@@ -159,7 +177,7 @@ func props(source string, dests ...map[string]any) map[string]any {
 	for i, d := range dests {
 		list[i] = d
 	}
-	return map[string]any{"ServiceToken": "arn:aws:lambda:us-east-1:111122223333:function:setup",
+	return map[string]any{"ServiceToken": "arn:aws:lambda:us-east-1:" + sandbox.Account + ":function:setup",
 		"SourceBucket": source, "RoleArn": roleArn, "Destinations": list}
 }
 
@@ -449,7 +467,7 @@ func TestStringTypedPropertiesAsCloudFormationSendsThem(t *testing.T) {
 	w := newWorld(t)
 	w.bucket(t, "src", "us-east-1", true)
 	w.bucket(t, "dst", "ap-south-1", true)
-	raw := `{"ServiceToken":"arn:aws:lambda:us-east-1:111122223333:function:setup","ServiceTimeout":"300",
+	raw := `{"ServiceToken":"arn:aws:lambda:us-east-1:` + sandbox.Account + `:function:setup","ServiceTimeout":"300",
 		"SourceBucket":"src","RoleArn":"` + roleArn + `","Prefix":"logs/",
 		"Destinations":[{"Bucket":"dst","Region":"ap-south-1","CreateIfMissing":"false","StorageClass":"standard_ia"}],
 		"DeleteMarkerReplication":"false","ReplicationTimeControl":"true","Metrics":"true","ReplicateSseKmsObjects":"false"}`
@@ -482,10 +500,8 @@ func TestAReplayedCreateChangesNothing(t *testing.T) {
 	if again.PhysicalResourceID != first.PhysicalResourceID {
 		t.Errorf("physical id: got %q then %q", first.PhysicalResourceID, again.PhysicalResourceID)
 	}
-	for _, c := range w.sb.Calls() {
-		if strings.HasPrefix(c.Operation, "Put") || strings.HasPrefix(c.Operation, "Delete") || c.Operation == "CreateBucket" {
-			t.Errorf("the replay wrote: %d %s on %s", c.Count, c.Operation, c.Resource)
-		}
+	for _, c := range w.writes() {
+		t.Errorf("the replay wrote: %d %s on %s", c.Count, c.Operation, c.Resource)
 	}
 	if after := js(w.replication(t, "src", "us-east-1")); after != before {
 		t.Errorf("configuration changed:\nbefore %s\nafter  %s", before, after)
