@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,97 +32,157 @@ import (
 	"github.com/replaudit/replaudit/internal/reconcile"
 )
 
-// Config is what the auditor and the sweeper read from their environment.
+// Config is what the audit functions read from their environment. Each
+// field is set by one variable of Audit or Reconciling.
 type Config struct {
-	Table            string        // LEDGER_TABLE, required
-	Topic            string        // ALERT_TOPIC_ARN, required
-	Retention        time.Duration // LEDGER_RETENTION_DAYS, default 400
-	Concurrency      int           // CONCURRENCY, default 8
-	StormLimit       int           // STORM_LIMIT, default 20
-	StormWindow      time.Duration // STORM_WINDOW_MINUTES, default 5
-	ConfigTTL        time.Duration // REPLICATION_CONFIG_TTL_SECONDS, default 60
-	PendingThreshold time.Duration // PENDING_THRESHOLD_MINUTES, default 30
-	PerGiB           time.Duration // PENDING_ALLOWANCE_MINUTES_PER_GIB, default 4
-	RuleIDs          []string      // RULE_IDS, comma-separated: audit only these rules; empty audits all
-	CallTimeout      time.Duration // CALL_TIMEOUT_SECONDS, default 10: the most one AWS call (with its retries) may take
+	Table            string
+	Topic            string
+	Retention        time.Duration
+	Concurrency      int
+	StormLimit       int
+	StormWindow      time.Duration
+	ConfigTTL        time.Duration
+	PendingThreshold time.Duration
+	PerGiB           time.Duration
+	RuleIDs          []string
+	CallTimeout      time.Duration
 
-	// The inventory reconciler's.
-	SourceBuckets      []string // SOURCE_BUCKETS, comma-separated: the buckets whose inventories are reconciled
-	FilesQueueURL      string   // FILES_QUEUE_URL: where a run's file tasks go
-	AutoRedrive        string   // AUTO_REDRIVE: false (print the command), confirm or true
-	ReplicationRoleArn string   // REPLICATION_ROLE_ARN: the role S3 Batch Replication jobs assume
+	// The inventory reconciler's (SourceBuckets also the setup function's).
+	SourceBuckets      []string
+	FilesQueueURL      string
+	AutoRedrive        string
+	ReplicationRoleArn string
+
+	// The setup function's.
+	StackID string
 }
 
-// LoadReconciler reads the configuration of the inventory reconciler: the
-// audit functions' and its own.
-func LoadReconciler() (Config, error) {
-	c, err := Load()
-	var errs []error
-	if err != nil {
-		errs = append(errs, err)
-	}
-	if c.FilesQueueURL = os.Getenv("FILES_QUEUE_URL"); c.FilesQueueURL == "" {
-		errs = append(errs, errors.New("FILES_QUEUE_URL is not set"))
-	}
-	if ids := os.Getenv("SOURCE_BUCKETS"); ids != "" {
-		for _, b := range strings.Split(ids, ",") {
-			if b = strings.TrimSpace(b); b != "" {
-				c.SourceBuckets = append(c.SourceBuckets, b)
-			}
+// Var is one variable of a function's environment: its name, its default
+// (empty when Required), what it means, and how it sets the Config. It is
+// the one place each is declared; template.yaml's Environment.Variables are
+// held against these lists by internal/stack's tests.
+type Var struct {
+	Name     string
+	Required bool
+	Default  string
+	Doc      string
+	set      func(c *Config, v string) error
+}
+
+// Audit is the environment of the auditor and the sweeper.
+var Audit = []Var{
+	{Name: "LEDGER_TABLE", Required: true, Doc: "the ledger's DynamoDB table", set: func(c *Config, v string) error { c.Table = v; return nil }},
+	{Name: "ALERT_TOPIC_ARN", Required: true, Doc: "the SNS topic alerts go to", set: func(c *Config, v string) error { c.Topic = v; return nil }},
+	{Name: "LEDGER_RETENTION_DAYS", Default: "400", Doc: "how long items are kept", set: days(func(c *Config) *time.Duration { return &c.Retention })},
+	{Name: "PENDING_THRESHOLD_MINUTES", Default: "30", Doc: "how long PENDING may last before one warning", set: minutes(func(c *Config) *time.Duration { return &c.PendingThreshold })},
+	{Name: "PENDING_ALLOWANCE_MINUTES_PER_GIB", Default: "4", Doc: "more time PENDING per GiB of the object", set: minutes(func(c *Config) *time.Duration { return &c.PerGiB })},
+	{Name: "RULE_IDS", Doc: "comma-separated: audit only these rules; empty audits all", set: func(c *Config, v string) error { c.RuleIDs = list(v); return nil }},
+	{Name: "CONCURRENCY", Default: "8", Doc: "objects checked at once by one invocation", set: whole(func(c *Config) *int { return &c.Concurrency })},
+	{Name: "STORM_LIMIT", Default: "20", Doc: "alerts per bucket in a window before one digest instead", set: whole(func(c *Config) *int { return &c.StormLimit })},
+	{Name: "STORM_WINDOW_MINUTES", Default: "5", Doc: "the storm window", set: minutes(func(c *Config) *time.Duration { return &c.StormWindow })},
+	{Name: "REPLICATION_CONFIG_TTL_SECONDS", Default: "60", Doc: "how long a source's replication configuration is cached", set: seconds(func(c *Config) *time.Duration { return &c.ConfigTTL })},
+	{Name: "CALL_TIMEOUT_SECONDS", Default: "10", Doc: "the most one AWS call, retries included, may take", set: seconds(func(c *Config) *time.Duration { return &c.CallTimeout })},
+}
+
+// Reconciling is the inventory reconciler's environment: Audit's, and its own.
+var Reconciling = append(slices.Clip(Audit),
+	Var{Name: "FILES_QUEUE_URL", Required: true, Doc: "where a run's file tasks go", set: func(c *Config, v string) error { c.FilesQueueURL = v; return nil }},
+	Var{Name: "SOURCE_BUCKETS", Doc: "comma-separated: the buckets whose inventories are reconciled; empty accepts any", set: func(c *Config, v string) error { c.SourceBuckets = list(v); return nil }},
+	Var{Name: "AUTO_REDRIVE", Default: "false", Doc: "false (print the command), confirm or true", set: func(c *Config, v string) error {
+		switch c.AutoRedrive = strings.ToLower(strings.TrimSpace(v)); c.AutoRedrive {
+		case "false", "confirm", "true":
+			return nil
 		}
-	}
-	switch c.AutoRedrive = strings.ToLower(strings.TrimSpace(os.Getenv("AUTO_REDRIVE"))); c.AutoRedrive {
-	case "":
-		c.AutoRedrive = "false"
-	case "false", "confirm", "true":
-	default:
-		errs = append(errs, fmt.Errorf("AUTO_REDRIVE=%q is not false, confirm or true", c.AutoRedrive))
-	}
-	c.ReplicationRoleArn = os.Getenv("REPLICATION_ROLE_ARN")
-	if c.AutoRedrive != "false" && c.ReplicationRoleArn == "" {
-		errs = append(errs, errors.New("REPLICATION_ROLE_ARN is not set, and AUTO_REDRIVE needs it"))
+		return errors.New("not false, confirm or true")
+	}},
+	Var{Name: "REPLICATION_ROLE_ARN", Doc: "the role S3 Batch Replication jobs assume; needed unless AUTO_REDRIVE is false", set: func(c *Config, v string) error { c.ReplicationRoleArn = v; return nil }},
+)
+
+// Setup is the environment of the Custom::S3Replication function. Nothing
+// in it is required: a function that cannot start never answers, and
+// CloudFormation would wait out the ServiceTimeout; without SOURCE_BUCKETS
+// the function answers every Create and Update FAILED, naming it.
+var Setup = []Var{
+	{Name: "LEDGER_TABLE", Doc: "where configuration changes are recorded as evidence; empty records none", set: func(c *Config, v string) error { c.Table = v; return nil }},
+	{Name: "SOURCE_BUCKETS", Doc: "comma-separated: the only source buckets the function may configure", set: func(c *Config, v string) error { c.SourceBuckets = list(v); return nil }},
+	{Name: "STACK_ID", Doc: "the stack's id: requests of another stack are refused, and an old source is cleaned after a move", set: func(c *Config, v string) error { c.StackID = strings.TrimSpace(v); return nil }},
+}
+
+// LoadSetup reads the setup function's configuration.
+func LoadSetup() (Config, error) { return read(Setup) }
+
+// read sets a Config from the environment, through vars. Every problem is
+// named in the error.
+func read(vars []Var) (Config, error) {
+	var c Config
+	var errs []error
+	for _, v := range vars {
+		val := os.Getenv(v.Name)
+		switch {
+		case val == "" && v.Required:
+			errs = append(errs, fmt.Errorf("%s is not set: %s", v.Name, v.Doc))
+			continue
+		case val == "":
+			val = v.Default
+		}
+		if err := v.set(&c, val); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q is %w", v.Name, val, err))
+		}
 	}
 	return c, errors.Join(errs...)
 }
 
-// Load reads the configuration. Every problem is named in the error.
-func Load() (Config, error) {
-	var errs []error
-	str := func(name string) string {
-		v := os.Getenv(name)
-		if v == "" {
-			errs = append(errs, fmt.Errorf("%s is not set", name))
-		}
-		return v
+// Load reads the auditor's and the sweeper's configuration.
+func Load() (Config, error) { return read(Audit) }
+
+// LoadReconciler reads the inventory reconciler's configuration.
+func LoadReconciler() (Config, error) {
+	c, err := read(Reconciling)
+	if err == nil && c.AutoRedrive != "false" && c.ReplicationRoleArn == "" {
+		err = errors.New("REPLICATION_ROLE_ARN is not set, and AUTO_REDRIVE needs it")
 	}
-	num := func(name string, def int) int {
-		v := os.Getenv(name)
-		if v == "" {
-			return def
-		}
+	return c, err
+}
+
+func whole(field func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {
-			errs = append(errs, fmt.Errorf("%s=%q is not a positive whole number", name, v))
-			return def
+			return errors.New("not a positive whole number")
 		}
-		return n
+		*field(c) = n
+		return nil
 	}
-	c := Config{
-		Table:            str("LEDGER_TABLE"),
-		Topic:            str("ALERT_TOPIC_ARN"),
-		Retention:        time.Duration(num("LEDGER_RETENTION_DAYS", 400)) * 24 * time.Hour,
-		Concurrency:      num("CONCURRENCY", 8),
-		StormLimit:       num("STORM_LIMIT", 20),
-		StormWindow:      time.Duration(num("STORM_WINDOW_MINUTES", 5)) * time.Minute,
-		ConfigTTL:        time.Duration(num("REPLICATION_CONFIG_TTL_SECONDS", 60)) * time.Second,
-		PendingThreshold: time.Duration(num("PENDING_THRESHOLD_MINUTES", 30)) * time.Minute,
-		PerGiB:           time.Duration(num("PENDING_ALLOWANCE_MINUTES_PER_GIB", 4)) * time.Minute,
-		CallTimeout:      time.Duration(num("CALL_TIMEOUT_SECONDS", 10)) * time.Second,
+}
+
+func duration(unit time.Duration) func(field func(*Config) *time.Duration) func(*Config, string) error {
+	return func(field func(*Config) *time.Duration) func(*Config, string) error {
+		return func(c *Config, v string) error {
+			var n int
+			if err := whole(func(*Config) *int { return &n })(c, v); err != nil {
+				return err
+			}
+			*field(c) = time.Duration(n) * unit
+			return nil
+		}
 	}
-	if ids := os.Getenv("RULE_IDS"); ids != "" {
-		c.RuleIDs = strings.Split(ids, ",")
+}
+
+var (
+	seconds = duration(time.Second)
+	minutes = duration(time.Minute)
+	days    = duration(24 * time.Hour)
+)
+
+// list splits a comma-separated value, dropping empty entries and spaces.
+func list(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
 	}
-	return c, errors.Join(errs...)
+	return out
 }
 
 // Parts are what both functions are built from.

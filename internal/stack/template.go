@@ -24,23 +24,47 @@ type Template struct {
 		} `yaml:"Function"`
 	} `yaml:"Globals"`
 	Parameters map[string]Parameter `yaml:"Parameters"`
+	Rules      map[string]Rule      `yaml:"Rules"`
 	Resources  map[string]Resource  `yaml:"Resources"`
 	Outputs    map[string]any       `yaml:"Outputs"`
 }
 
 // Parameter is one stack parameter.
 type Parameter struct {
-	Type        string  `yaml:"Type"`
-	Description string  `yaml:"Description"`
-	Default     *string `yaml:"Default"`
+	Type           string   `yaml:"Type"`
+	Description    string   `yaml:"Description"`
+	Default        *string  `yaml:"Default"`
+	AllowedValues  []string `yaml:"AllowedValues"`
+	AllowedPattern string   `yaml:"AllowedPattern"`
+	MinValue       *string  `yaml:"MinValue"`
+	MaxValue       *string  `yaml:"MaxValue"`
+	MaxLength      *string  `yaml:"MaxLength"`
+}
+
+// Constrained reports whether CloudFormation checks the parameter's value
+// before it creates anything: allowed values, a pattern, bounds or a length.
+func (p Parameter) Constrained() bool {
+	return len(p.AllowedValues) > 0 || p.AllowedPattern != "" || p.MinValue != nil || p.MaxValue != nil || p.MaxLength != nil
+}
+
+// Rule is one entry under Rules: assertions on the parameters, checked
+// when a change set is made.
+type Rule struct {
+	RuleCondition any `yaml:"RuleCondition"`
+	Assertions    []struct {
+		Assert            any    `yaml:"Assert"`
+		AssertDescription string `yaml:"AssertDescription"`
+	} `yaml:"Assertions"`
 }
 
 // Resource is one entry under Resources.
 type Resource struct {
-	Type       string         `yaml:"Type"`
-	Condition  string         `yaml:"Condition"`
-	Properties map[string]any `yaml:"Properties"`
-	Metadata   struct {
+	Type                string         `yaml:"Type"`
+	Condition           string         `yaml:"Condition"`
+	DeletionPolicy      string         `yaml:"DeletionPolicy"`
+	UpdateReplacePolicy string         `yaml:"UpdateReplacePolicy"`
+	Properties          map[string]any `yaml:"Properties"`
+	Metadata            struct {
 		BuildMethod string `yaml:"BuildMethod"`
 	} `yaml:"Metadata"`
 }

@@ -1,0 +1,369 @@
+package stack_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/replaudit/replaudit/internal/env"
+	"github.com/replaudit/replaudit/internal/stack"
+)
+
+// These tests hold template.yaml to what deploying it into a real account
+// needs: what CloudFormation and SAM accept is checked by cfn-lint (make
+// lint); what a review of the template found missing is checked here.
+
+func TestEveryParameterHasADescriptionAndAConstraint(t *testing.T) {
+	tpl := load(t)
+	for name, p := range tpl.Parameters {
+		if p.Description == "" {
+			t.Errorf("%s has no description", name)
+		}
+		if !p.Constrained() {
+			t.Errorf("%s has no constraint: allowed values, a pattern, bounds or a length", name)
+		}
+	}
+}
+
+func TestACreatedDestinationWithoutItsRegionIsRefusedAtChangeSetTime(t *testing.T) {
+	tpl := load(t)
+	for _, r := range tpl.Rules {
+		if fmt.Sprint(r.RuleCondition) != "[CreateDestinationBucket true]" {
+			continue
+		}
+		for _, a := range r.Assertions {
+			if strings.Contains(fmt.Sprint(a.Assert), "DestinationRegion") && strings.Contains(a.AssertDescription, "DestinationRegion") {
+				return
+			}
+		}
+	}
+	t.Error("no rule asserts DestinationRegion when CreateDestinationBucket is true")
+}
+
+// TestEveryFunctionLogsToAGroupOfTheStack: a group Lambda creates on its
+// own never expires and outlives sam delete.
+func TestEveryFunctionLogsToAGroupOfTheStack(t *testing.T) {
+	tpl := load(t)
+	for _, id := range tpl.Functions() {
+		fn := tpl.Resources[id]
+		lc, _ := fn.Properties["LoggingConfig"].(map[string]any)
+		group := fmt.Sprint(lc["LogGroup"])
+		g, ok := tpl.Resources[group]
+		if !ok || g.Type != "AWS::Logs::LogGroup" {
+			t.Errorf("%s logs to %q, not a log group of the stack", id, group)
+			continue
+		}
+		if fmt.Sprint(g.Properties["RetentionInDays"]) != "LogRetentionDays" || g.Condition != fn.Condition || g.DeletionPolicy != "Delete" {
+			t.Errorf("%s: retention %v, condition %q (the function's: %q), deletion %q", group, g.Properties["RetentionInDays"], g.Condition, fn.Condition, g.DeletionPolicy)
+		}
+	}
+	if p := tpl.Parameters["LogRetentionDays"]; p.Default == nil || *p.Default != "90" {
+		t.Errorf("LogRetentionDays defaults to %v, want 90", p.Default)
+	}
+}
+
+// TestNoFunctionReservesConcurrency: an account whose concurrency quota is
+// 10 cannot reserve any; one sweep at a time is a lease in the ledger.
+func TestNoFunctionReservesConcurrency(t *testing.T) {
+	tpl := load(t)
+	for _, id := range tpl.Functions() {
+		if v, ok := tpl.Resources[id].Properties["ReservedConcurrentExecutions"]; ok {
+			t.Errorf("%s reserves %v", id, v)
+		}
+	}
+}
+
+// TestEachFunctionReceivesFromItsOwnQueuesOnly: SAM's SQS events attach
+// an account-wide managed policy, so the event sources are declared, each
+// bounded, and each function may receive from its own queues alone.
+func TestEachFunctionReceivesFromItsOwnQueuesOnly(t *testing.T) {
+	tpl := load(t)
+	for _, id := range tpl.Functions() {
+		events, _ := tpl.Resources[id].Properties["Events"].(map[string]any)
+		for name, ev := range events {
+			if typ := fmt.Sprint(ev.(map[string]any)["Type"]); typ == "SQS" {
+				t.Errorf("%s's event %s is SAM's SQS event, with its account-wide policy", id, name)
+			}
+		}
+	}
+	queues := map[string][]string{} // function: the queues its event sources read
+	for id, r := range tpl.Resources {
+		if r.Type != "AWS::Lambda::EventSourceMapping" {
+			continue
+		}
+		fn := fmt.Sprint(r.Properties["FunctionName"])
+		queues[fn] = append(queues[fn], fmt.Sprint(r.Properties["EventSourceArn"]))
+		scaling, _ := r.Properties["ScalingConfig"].(map[string]any)
+		if scaling["MaximumConcurrency"] == nil {
+			t.Errorf("%s has no MaximumConcurrency: a burst could take the account's concurrency", id)
+		}
+		if fmt.Sprint(r.Properties["FunctionResponseTypes"]) != "[ReportBatchItemFailures]" {
+			t.Errorf("%s does not report batch item failures", id)
+		}
+		if r.Condition != tpl.Resources[fn].Condition {
+			t.Errorf("%s has condition %q, its function %q", id, r.Condition, tpl.Resources[fn].Condition)
+		}
+	}
+	if got := fmt.Sprint(tpl.Resources["SourceEvents"].Properties["ScalingConfig"]); got != "map[MaximumConcurrency:AuditorMaxConcurrency]" {
+		t.Errorf("the auditor's concurrency: %s", got)
+	}
+	for fn, qs := range queues {
+		sts := map[string]map[string]any{}
+		statements(tpl.Resources[fn].Properties["Policies"], sts)
+		var granted []string
+		for sid, st := range sts {
+			if !slices.Contains(actions(t, st), "sqs:ReceiveMessage") {
+				continue
+			}
+			switch res := st["Resource"].(type) {
+			case string:
+				granted = append(granted, res)
+			case []any:
+				for _, r := range res {
+					granted = append(granted, fmt.Sprint(r))
+				}
+			default:
+				t.Errorf("%s %s: resource %v", fn, sid, res)
+			}
+		}
+		slices.Sort(granted)
+		slices.Sort(qs)
+		if !slices.Equal(granted, qs) {
+			t.Errorf("%s may receive from %v; its event sources read %v", fn, granted, qs)
+		}
+	}
+	if len(queues) == 0 {
+		t.Error("no event source mapping")
+	}
+}
+
+func TestPassRoleAndServicePrincipalsAreConditioned(t *testing.T) {
+	tpl := load(t)
+	for id, r := range tpl.Resources {
+		sts := map[string]map[string]any{}
+		statements(r.Properties, sts)
+		for sid, st := range sts {
+			cond := fmt.Sprint(st["Condition"])
+			if slices.Contains(actions(t, st), "iam:PassRole") && !strings.Contains(cond, "iam:PassedToService") {
+				t.Errorf("%s %s passes a role to any service", id, sid)
+			}
+			if p, ok := st["Principal"].(map[string]any); ok && p["Service"] != nil && st["Effect"] == "Allow" &&
+				!strings.Contains(cond, "aws:SourceAccount") {
+				t.Errorf("%s %s lets %v act for any account", id, sid, p["Service"])
+			}
+		}
+	}
+}
+
+// TestReplicationMayDecryptObjectsUnderABucketKey: with an S3 Bucket Key,
+// the encryption context is the bucket's ARN, not the object's.
+func TestReplicationMayDecryptObjectsUnderABucketKey(t *testing.T) {
+	tpl := load(t)
+	sts := map[string]map[string]any{}
+	statements(tpl.Resources["ReplicationRole"].Properties, sts)
+	cond, _ := sts["DecryptSourceObjects"]["Condition"].(map[string]any)
+	like, _ := cond["StringLike"].(map[string]any)
+	arns, _ := like["kms:EncryptionContext:aws:s3:arn"].([]any)
+	got := fmt.Sprint(arns)
+	if got != "[arn:${AWS::Partition}:s3:::${SourceBucketName} arn:${AWS::Partition}:s3:::${SourceBucketName}/*]" {
+		t.Errorf("kms:Decrypt's encryption context allows %s; want the bucket and its objects", got)
+	}
+}
+
+// TestDeadLetterQueuesKeepMessagesLongerAndOutliveTheStack: a message
+// keeps its first enqueue time in the dead-letter queue, which must then
+// keep it longer than its queue did.
+func TestDeadLetterQueuesKeepMessagesLongerAndOutliveTheStack(t *testing.T) {
+	tpl := load(t)
+	retention := func(id string) int {
+		n, err := strconv.Atoi(fmt.Sprint(tpl.Resources[id].Properties["MessageRetentionPeriod"]))
+		if err != nil {
+			t.Errorf("%s: retention %v", id, tpl.Resources[id].Properties["MessageRetentionPeriod"])
+		}
+		return n
+	}
+	dlqs := 0
+	for id, r := range tpl.Resources {
+		rp, ok := r.Properties["RedrivePolicy"].(map[string]any)
+		if r.Type != "AWS::SQS::Queue" || !ok {
+			continue
+		}
+		dlq := strings.TrimSuffix(fmt.Sprint(rp["deadLetterTargetArn"]), ".Arn")
+		dlqs++
+		if retention(dlq) <= retention(id) {
+			t.Errorf("%s keeps messages %d s, its dead-letter queue %s only %d s", id, retention(id), dlq, retention(dlq))
+		}
+		if d := tpl.Resources[dlq]; d.DeletionPolicy != "Retain" || d.UpdateReplacePolicy != "Retain" {
+			t.Errorf("%s: deletion %q, replacement %q; want both Retain", dlq, d.DeletionPolicy, d.UpdateReplacePolicy)
+		}
+	}
+	if dlqs < 2 {
+		t.Errorf("%d queues with a dead-letter queue", dlqs)
+	}
+}
+
+func TestAlarmsWatchTheQueuesAgeAndTheSweepersSchedule(t *testing.T) {
+	tpl := load(t)
+	found := map[string]bool{}
+	for id, r := range tpl.Resources {
+		if r.Type != "AWS::CloudWatch::Alarm" {
+			continue
+		}
+		p := r.Properties
+		if fmt.Sprint(p["AlarmActions"]) != "[AlertTopic]" {
+			t.Errorf("%s does not tell on-call", id)
+		}
+		switch metric := fmt.Sprint(p["Namespace"], " ", p["MetricName"]); metric {
+		case "AWS/SQS ApproximateAgeOfOldestMessage":
+			found["age"] = strings.Contains(fmt.Sprint(p["Dimensions"]), "EventQueue.QueueName")
+		case "AWS/Lambda Invocations":
+			found["sweeper"] = strings.Contains(fmt.Sprint(p["Dimensions"]), "ReplicationSweeperFunction") &&
+				p["ComparisonOperator"] == "LessThanThreshold" && p["TreatMissingData"] == "breaching"
+		}
+	}
+	if !found["age"] || !found["sweeper"] {
+		t.Errorf("alarms found: %v; want the event queue's age, and the sweeper not running (missing data breaching)", found)
+	}
+}
+
+// TestTheDashboardIsJSONWithEveryPanel substitutes the dashboard's
+// variables as CloudFormation would and parses the result.
+func TestTheDashboardIsJSONWithEveryPanel(t *testing.T) {
+	tpl := load(t)
+	sub, ok := tpl.Resources["Dashboard"].Properties["DashboardBody"].([]any)
+	if !ok || len(sub) != 2 {
+		t.Fatalf("DashboardBody is not a !Sub with variables: %v", tpl.Resources["Dashboard"].Properties["DashboardBody"])
+	}
+	vars, _ := sub[1].(map[string]any)
+	body := regexp.MustCompile(`\$\{([A-Za-z:]+)\}`).ReplaceAllStringFunc(fmt.Sprint(sub[0]), func(m string) string {
+		name := m[2 : len(m)-1]
+		if _, ok := vars[name]; !ok && !strings.HasPrefix(name, "AWS::") {
+			t.Errorf("the dashboard names ${%s}, which is neither a variable nor a pseudo parameter", name)
+		}
+		return "value-of-" + strings.ReplaceAll(name, ":", "")
+	})
+	var d struct {
+		Widgets []struct {
+			Properties struct {
+				Title   string  `json:"title"`
+				Metrics [][]any `json:"metrics"`
+			} `json:"properties"`
+		} `json:"widgets"`
+	}
+	if err := json.Unmarshal([]byte(body), &d); err != nil {
+		t.Fatalf("the dashboard is not JSON: %v\n%s", err, body)
+	}
+	var titles []string
+	metrics := ""
+	for _, w := range d.Widgets {
+		titles = append(titles, w.Properties.Title)
+		metrics += fmt.Sprint(w.Properties.Metrics)
+	}
+	for _, want := range []string{"Findings Verdict VERIFIED", "ApproximateAgeOfOldestMessage", "ApproximateNumberOfMessagesVisible", "Errors", "Duration"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("no panel shows %s; panels: %v", want, titles)
+		}
+	}
+}
+
+// TestOnlyTheStacksFunctionsAndAlarmsMayPublish: a forged RESOLVED would
+// silence on-call.
+func TestOnlyTheStacksFunctionsAndAlarmsMayPublish(t *testing.T) {
+	tpl := load(t)
+	sts := map[string]map[string]any{}
+	statements(tpl.Resources["AlertTopicPolicy"].Properties, sts)
+	deny := sts["NobodyElsePublishes"]
+	if deny["Effect"] != "Deny" || deny["Principal"] != "*" {
+		t.Fatalf("no deny of everyone else: %v", deny)
+	}
+	allowed := fmt.Sprint(deny["Condition"])
+	for _, id := range tpl.Functions() {
+		fs := map[string]map[string]any{}
+		statements(tpl.Resources[id].Properties["Policies"], fs)
+		for _, st := range fs {
+			if slices.Contains(actions(t, st), "sns:Publish") && !strings.Contains(allowed, id+"Role.Arn") {
+				t.Errorf("%s publishes alerts, but the topic policy denies it", id)
+			}
+		}
+	}
+	if !strings.Contains(allowed, "aws:PrincipalServiceName:cloudwatch.amazonaws.com") {
+		t.Errorf("the topic policy denies CloudWatch alarms: %s", allowed)
+	}
+}
+
+// TestNamesDeriveFromTheStack: two stacks in one account and region never
+// collide on a name the template fixes.
+func TestNamesDeriveFromTheStack(t *testing.T) {
+	tpl := load(t)
+	named := regexp.MustCompile(`^(BucketName|QueueName|TableName|TopicName|FunctionName|RoleName|LogGroupName|AlarmName|DashboardName|Name|ScheduleName)$`)
+	check := func(where string, v any) {
+		if s := fmt.Sprint(v); !strings.Contains(s, "AWS::StackName") && !strings.Contains(s, "AWS::StackId") {
+			t.Errorf("%s is %v, the same in every stack", where, v)
+		}
+	}
+	for id, r := range tpl.Resources {
+		if r.Type == "AWS::Lambda::EventSourceMapping" {
+			continue // FunctionName there names the stack's own function
+		}
+		for k, v := range r.Properties {
+			if named.MatchString(k) && !(r.Type == stack.FunctionType && k == "FunctionName") {
+				check(id+"."+k, v)
+			}
+		}
+		events, _ := r.Properties["Events"].(map[string]any)
+		for name, ev := range events {
+			props, _ := ev.(map[string]any)["Properties"].(map[string]any)
+			if t := fmt.Sprint(ev.(map[string]any)["Type"]); t == "ScheduleV2" || t == "Schedule" {
+				check(id+" event "+name+" Name", props["Name"])
+			}
+		}
+	}
+}
+
+// TestEachFunctionsEnvironmentIsTheOneItDeclares holds template.yaml's
+// Environment.Variables against internal/env's declarations: the template
+// sets no variable the function does not read, and every one it needs.
+func TestEachFunctionsEnvironmentIsTheOneItDeclares(t *testing.T) {
+	tpl := load(t)
+	declared := map[string][]env.Var{
+		"ReplicationAuditorFunction":  env.Audit,
+		"ReplicationSweeperFunction":  env.Audit,
+		"InventoryReconcilerFunction": env.Reconciling,
+		"ReplicationSetupFunction":    env.Setup,
+	}
+	for _, id := range tpl.Functions() {
+		vars, ok := declared[id]
+		if !ok {
+			t.Errorf("%s: no declaration of its environment in internal/env", id)
+			continue
+		}
+		envp, _ := tpl.Resources[id].Properties["Environment"].(map[string]any)
+		set, _ := envp["Variables"].(map[string]any)
+		for name := range set {
+			if !slices.ContainsFunc(vars, func(v env.Var) bool { return v.Name == name }) {
+				t.Errorf("%s: the template sets %s, which the function does not read", id, name)
+			}
+		}
+		for _, v := range vars {
+			if _, ok := set[v.Name]; v.Required && !ok {
+				t.Errorf("%s: the function needs %s (%s), which the template does not set", id, v.Name, v.Doc)
+			}
+		}
+	}
+}
+
+// TestTheSetupFunctionKnowsItsStackAndSources: without SOURCE_BUCKETS it
+// refuses every Create and Update; without STACK_ID it cannot tell its own
+// old source from a forged request, and leaves it as it was after a move.
+func TestTheSetupFunctionKnowsItsStackAndSources(t *testing.T) {
+	tpl := load(t)
+	envp, _ := tpl.Resources["ReplicationSetupFunction"].Properties["Environment"].(map[string]any)
+	vars, _ := envp["Variables"].(map[string]any)
+	if fmt.Sprint(vars["SOURCE_BUCKETS"]) != "SourceBucketName" || fmt.Sprint(vars["STACK_ID"]) != "AWS::StackId" {
+		t.Errorf("the setup function's environment: %v", vars)
+	}
+}
