@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/replaudit/replaudit/internal/plane"
 	"github.com/replaudit/replaudit/internal/sandbox"
@@ -56,6 +59,68 @@ func BenchmarkAuditVerifiedObject(b *testing.B) {
 	b.ReportMetric(float64(calls["s3"])/float64(n), "s3-calls/object")
 	b.ReportMetric(float64(calls["dynamodb"])/float64(n), "dynamodb-calls/object")
 	b.ReportMetric(float64(calls["sns"])/float64(n), "sns-calls/object")
+	// What a write costs on demand: one write request unit per KB of the
+	// item, rounded up (DynamoDB's own sizing rule, approximated below).
+	out, err := st.DB.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(st.Options.Table), Limit: aws.Int32(50)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	largest := 0
+	for _, it := range out.Items {
+		if _, ok := it["verdict"]; ok {
+			largest = max(largest, itemBytes(it))
+		}
+	}
+	if largest == 0 {
+		b.Fatal("no verdict item in the ledger")
+	}
+	b.ReportMetric(float64(largest), "item-bytes")
+	b.ReportMetric(float64((largest+1023)/1024), "write-units/object")
+}
+
+// itemBytes sizes an item as DynamoDB bills it: each attribute's name and
+// value, numbers at about one byte per two digits, and a few bytes of
+// overhead for each map, list and their elements.
+func itemBytes(item map[string]types.AttributeValue) int {
+	n := 0
+	for name, v := range item {
+		n += len(name) + valueBytes(v)
+	}
+	return n
+}
+
+func valueBytes(v types.AttributeValue) int {
+	switch v := v.(type) {
+	case *types.AttributeValueMemberS:
+		return len(v.Value)
+	case *types.AttributeValueMemberN:
+		return (len(v.Value)+1)/2 + 1
+	case *types.AttributeValueMemberB:
+		return len(v.Value)
+	case *types.AttributeValueMemberBOOL, *types.AttributeValueMemberNULL:
+		return 1
+	case *types.AttributeValueMemberM:
+		return 3 + itemBytes(v.Value) + len(v.Value)
+	case *types.AttributeValueMemberL:
+		n := 3
+		for _, e := range v.Value {
+			n += 1 + valueBytes(e)
+		}
+		return n
+	case *types.AttributeValueMemberSS:
+		n := 0
+		for _, e := range v.Value {
+			n += len(e)
+		}
+		return n
+	case *types.AttributeValueMemberBS:
+		n := 0
+		for _, e := range v.Value {
+			n += len(e)
+		}
+		return n
+	}
+	return 0
 }
 
 // BenchmarkFailedObject measures the failure path: a version whose
