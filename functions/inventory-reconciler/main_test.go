@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/csv"
 	"fmt"
@@ -101,7 +100,7 @@ func TestBootstrapUnderTheEmulator(t *testing.T) {
 		env = append(env, kv[0]+"="+kv[1])
 	}
 	bootstrap := build(t)
-	logs := &syncBuffer{}
+	logs := &sandboxtest.Buffer{}
 	defer func() {
 		if t.Failed() {
 			t.Logf("the function's logs:\n%s", logs.String())
@@ -319,7 +318,7 @@ func build(t *testing.T) string {
 }
 
 // emulate runs the bootstrap under its own emulator until the test ends.
-func emulate(t *testing.T, bootstrap string, env []string, logs *syncBuffer) *sandbox.Emulated {
+func emulate(t *testing.T, bootstrap string, env []string, logs *sandboxtest.Buffer) *sandbox.Emulated {
 	t.Helper()
 	fn, err := sandbox.StartEmulated(context.Background(), sandbox.EmulatorOptions{Bootstrap: bootstrap, Env: env, Output: logs})
 	if err != nil {
@@ -423,22 +422,4 @@ func inventoryWrites(sb *sandbox.Sandbox) int {
 		n += calls(sb, op, inventoryBucket)
 	}
 	return n
-}
-
-// syncBuffer collects the emulators' output, written concurrently.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

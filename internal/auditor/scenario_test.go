@@ -1,14 +1,12 @@
 package auditor_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,21 +34,9 @@ type stack struct {
 	*plane.Plane
 	b       *plane.Buckets
 	clock   *sandboxtest.Clock
-	metrics *syncBuffer
-	logs    *syncBuffer
+	metrics *sandboxtest.Buffer
+	logs    *sandboxtest.Buffer
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 type stackOptions struct {
 	stormLimit int
@@ -67,7 +53,7 @@ func newStack(t testing.TB, o stackOptions) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sb.Close() })
-	st := &stack{clock: &sandboxtest.Clock{}, metrics: &syncBuffer{}, logs: &syncBuffer{}}
+	st := &stack{clock: &sandboxtest.Clock{}, metrics: &sandboxtest.Buffer{}, logs: &sandboxtest.Buffer{}}
 	// As deployed, a delivery delay lets most objects replicate before the
 	// first check; the sweeper checks the rest again.
 	st.Plane, err = plane.Start(ctx, sb, plane.Options{QueueDelay: 300 * time.Millisecond, VisibilityTimeout: 2 * time.Second, MaxReceiveCount: 3,

@@ -32,8 +32,8 @@ type desk struct {
 	*plane.Plane
 	inv     *plane.Inventory
 	clock   *sandboxtest.Clock
-	logs    *syncBuffer
-	metrics *syncBuffer
+	logs    *sandboxtest.Buffer
+	metrics *sandboxtest.Buffer
 }
 
 func newDesk(t *testing.T) *desk {
@@ -45,7 +45,7 @@ func newDesk(t *testing.T) *desk {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sb.Close() })
-	d := &desk{clock: &sandboxtest.Clock{}, logs: &syncBuffer{}, metrics: &syncBuffer{}}
+	d := &desk{clock: &sandboxtest.Clock{}, logs: &sandboxtest.Buffer{}, metrics: &sandboxtest.Buffer{}}
 	if d.Plane, err = plane.Start(ctx, sb, plane.Options{Clock: d.clock.Now, Metrics: d.metrics,
 		Log: slog.New(slog.NewJSONHandler(d.logs, nil))}); err != nil {
 		t.Fatal(err)

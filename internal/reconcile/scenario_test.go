@@ -1,14 +1,12 @@
 package reconcile_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/csv"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,19 +23,6 @@ import (
 	"github.com/replaudit/replaudit/internal/sandbox/sandboxtest"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // world is the stack on a sandbox: src in us-east-1 replicating to dst in
 // ap-south-1, the auditor on its events, the sweeper, and the source's
 // inventory reconciled as the stack does it.
@@ -46,7 +31,7 @@ type world struct {
 	b     *plane.Buckets
 	clock *sandboxtest.Clock
 	inv   *plane.Inventory
-	logs  *syncBuffer
+	logs  *sandboxtest.Buffer
 	// versions of each group of objects, by key.
 	groups map[string]map[string]string
 }
@@ -60,7 +45,7 @@ func newWorld(t *testing.T, redrive string, rowsPerFile int) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sb.Close() })
-	w := &world{clock: &sandboxtest.Clock{}, logs: &syncBuffer{}, groups: map[string]map[string]string{}}
+	w := &world{clock: &sandboxtest.Clock{}, logs: &sandboxtest.Buffer{}, groups: map[string]map[string]string{}}
 	w.Plane, err = plane.Start(ctx, sb, plane.Options{QueueDelay: 300 * time.Millisecond, VisibilityTimeout: 2 * time.Second, MaxReceiveCount: 3, Clock: w.clock.Now,
 		Log: slog.New(slog.NewJSONHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {

@@ -1,12 +1,10 @@
 package sweep_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,23 +25,10 @@ type world struct {
 	sb      *sandbox.Sandbox
 	p       *plane.Plane
 	clock   *sandboxtest.Clock
-	logs    *syncBuffer
+	logs    *sandboxtest.Buffer
 	log     *slog.Logger
 	version string
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 const heldLine = `"msg":"another sweep holds the lease; this run sweeps nothing"`
 
@@ -56,7 +41,7 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sb.Close() })
-	w := &world{t: t, sb: sb, clock: &sandboxtest.Clock{}, logs: &syncBuffer{}}
+	w := &world{t: t, sb: sb, clock: &sandboxtest.Clock{}, logs: &sandboxtest.Buffer{}}
 	w.log = slog.New(slog.NewJSONHandler(w.logs, nil))
 	if w.p, err = plane.Start(ctx, sb, plane.Options{Clock: w.clock.Now, Log: w.log}); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@
 package sandboxtest
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"sync"
@@ -93,4 +94,24 @@ func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.offset += d
 	c.mu.Unlock()
+}
+
+// Buffer collects what a test's loggers, metrics and emulated functions
+// write from many goroutines at once.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns everything written so far.
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
