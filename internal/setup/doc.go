@@ -32,6 +32,10 @@
 //     cannot tell that Delete from a forged one, so it strips nothing and
 //     logs a warning. Either way it answers SUCCESS: a failing Delete can
 //     wedge a stack, and one that strips nothing has nothing to report.
+//     Under the template's role, which may configure only the stack's
+//     current sources, S3 refuses that cleanup (AccessDenied): the Delete
+//     succeeds too, and its error log names the rule and entry ID prefixes
+//     left on the former source.
 //   - An Update naming a source no longer in Sources, from the StackID
 //     stack, is a rollback to the old source: it succeeds if it would write
 //     nothing (the old source still holds the stack's configuration), and is

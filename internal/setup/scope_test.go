@@ -182,6 +182,19 @@ func TestMovingTheStackToAnotherSource(t *testing.T) {
 		holds(t, w, "old-src", false)
 		holds(t, w, "new-src", true)
 	})
+	t.Run("when the old source refuses, as under the stack's scoped role, the Delete succeeds and says what stays", func(t *testing.T) {
+		w, created, _, oldProps, _ := start(t)
+		if err := w.sb.InjectFault(sandbox.Fault{Bucket: "old-src", Kind: sandbox.FaultForbid}); err != nil {
+			t.Fatal(err)
+		}
+		mustSucceed(t, w.send(t, cfn.RequestDelete, created.PhysicalResourceID, oldProps, nil))
+		w.sb.ClearFaults("old-src")
+		holds(t, w, "old-src", true)
+		holds(t, w, "new-src", true)
+		if !strings.Contains(w.logs.String(), "the stack's rules and notification entries stay on its former source") {
+			t.Errorf("the log does not say what stays:\n%s", w.logs.String())
+		}
+	})
 	t.Run("without STACK_ID that Delete succeeds and leaves the old source as it was", func(t *testing.T) {
 		w, created, _, oldProps, _ := start(t)
 		w.setup.WithScope(setup.Scope{Sources: []string{"new-src"}})

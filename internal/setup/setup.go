@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -142,6 +143,14 @@ func (s *Setup) Handle(ctx context.Context, ev cfn.Event) (string, map[string]an
 		err := s.remove(ctx, owner(ev), source)
 		if err == nil {
 			log.Info("removed", "sourceBucket", source)
+		}
+		if code(err) == "AccessDenied" && s.scope != nil && !slices.Contains(s.scope.Sources, source) {
+			// The stack moved to another source, and its role may no longer
+			// configure this one: a failed cleanup would not bring it back.
+			log.Error("the stack's rules and notification entries stay on its former source: this function may configure only its current sources; remove them by hand",
+				"sourceBucket", source, "ruleIdPrefix", owner(ev)+"-", "notificationIdPrefix", owner(ev), "error", err)
+			s.record(ctx, ev, source, ev.PhysicalResourceID, nil, err)
+			return ev.PhysicalResourceID, nil, nil
 		}
 		s.record(ctx, ev, source, ev.PhysicalResourceID, nil, err)
 		return ev.PhysicalResourceID, nil, err

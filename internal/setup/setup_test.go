@@ -80,6 +80,7 @@ type world struct {
 	cfn      *responder
 	n        int
 	stack    string // the StackId requests carry
+	logs     *sandboxtest.Buffer
 }
 
 func newWorld(t *testing.T) *world {
@@ -94,11 +95,12 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	clients := setup.NewClients(cfg)
-	s, err := setup.New(clients, bucketregion.New(s3.NewFromConfig(cfg)), slog.New(slog.DiscardHandler))
+	logs := &sandboxtest.Buffer{}
+	s, err := setup.New(clients, bucketregion.New(s3.NewFromConfig(cfg)), slog.New(slog.NewJSONHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{sb: sb, setup: s, cfn: newResponder(t), s3: func(region string) *s3.Client { return clients(region).(*s3.Client) }, stack: stackID}
+	w := &world{sb: sb, setup: s, cfn: newResponder(t), s3: func(region string) *s3.Client { return clients(region).(*s3.Client) }, stack: stackID, logs: logs}
 	s.WithEvidence(&w.evidence).WithScope(scope)
 	return w
 }
