@@ -30,6 +30,7 @@ import (
 	"github.com/replaudit/replaudit/internal/incident"
 	"github.com/replaudit/replaudit/internal/ledger"
 	"github.com/replaudit/replaudit/internal/reconcile"
+	"github.com/replaudit/replaudit/internal/setup"
 )
 
 // Config is what the audit functions read from their environment. Each
@@ -77,6 +78,21 @@ var Audit = []Var{
 	{Name: "PENDING_THRESHOLD_MINUTES", Default: "30", Doc: "how long PENDING may last before one warning", set: minutes(func(c *Config) *time.Duration { return &c.PendingThreshold })},
 	{Name: "PENDING_ALLOWANCE_MINUTES_PER_GIB", Default: "4", Doc: "more time PENDING per GiB of the object", set: minutes(func(c *Config) *time.Duration { return &c.PerGiB })},
 	{Name: "RULE_IDS", Doc: "comma-separated: audit only these rules; empty audits all", set: func(c *Config, v string) error { c.RuleIDs = list(v); return nil }},
+	{Name: "STACK_ID", Doc: "the stack's id, from which the rules of its AdditionalSources are named", set: func(c *Config, v string) error { c.StackID = strings.TrimSpace(v); return nil }},
+	{Name: "ADDITIONAL_SOURCES", Doc: "comma-separated SOURCE>DESTINATION[>PREFIX]: the stack's other sources, whose rules are audited too", set: func(c *Config, v string) error {
+		entries := list(v)
+		if len(entries) > 0 && c.StackID == "" {
+			return errors.New("set, but STACK_ID is not: the rules of these sources are named from the stack's id")
+		}
+		for _, e := range entries {
+			id, err := setup.EntryRuleID(c.StackID, e)
+			if err != nil {
+				return err
+			}
+			c.RuleIDs = append(c.RuleIDs, id)
+		}
+		return nil
+	}},
 	{Name: "CONCURRENCY", Default: "8", Doc: "objects checked at once by one invocation", set: whole(func(c *Config) *int { return &c.Concurrency })},
 	{Name: "STORM_LIMIT", Default: "20", Doc: "alerts per bucket in a window before one digest instead", set: whole(func(c *Config) *int { return &c.StormLimit })},
 	{Name: "STORM_WINDOW_MINUTES", Default: "5", Doc: "the storm window", set: minutes(func(c *Config) *time.Duration { return &c.StormWindow })},
@@ -104,7 +120,13 @@ var Reconciling = append(slices.Clip(Audit),
 // the function answers every Create and Update FAILED, naming it.
 var Setup = []Var{
 	{Name: "LEDGER_TABLE", Doc: "where configuration changes are recorded as evidence; empty records none", set: func(c *Config, v string) error { c.Table = v; return nil }},
-	{Name: "SOURCE_BUCKETS", Doc: "comma-separated: the only source buckets the function may configure", set: func(c *Config, v string) error { c.SourceBuckets = list(v); return nil }},
+	{Name: "SOURCE_BUCKETS", Doc: "comma-separated: the only source buckets the function may configure, each alone or as an AdditionalSources entry (SOURCE>DESTINATION[>PREFIX])", set: func(c *Config, v string) error {
+		for _, e := range list(v) {
+			source, _, _ := strings.Cut(e, ">")
+			c.SourceBuckets = append(c.SourceBuckets, source)
+		}
+		return nil
+	}},
 	{Name: "STACK_ID", Doc: "the stack's id: requests of another stack are refused, and an old source is cleaned after a move", set: func(c *Config, v string) error { c.StackID = strings.TrimSpace(v); return nil }},
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/replaudit/replaudit/internal/env"
+	"github.com/replaudit/replaudit/internal/setup"
 )
 
 func TestLoadNamesEveryProblem(t *testing.T) {
@@ -56,5 +57,45 @@ func TestTheSetupFunctionsScopeFromItsEnvironment(t *testing.T) {
 				t.Errorf("got %q %q %v, want sources %q and stack %q", got.SourceBuckets, got.StackID, err, c.sources, c.stack)
 			}
 		})
+	}
+}
+
+// TestTheRulesOfAdditionalSourcesAreAudited: the audit functions audit the
+// rules the stack's first source's resource reports (RULE_IDS) and those
+// its AdditionalSources' resources write, named as the setup names them.
+func TestTheRulesOfAdditionalSourcesAreAudited(t *testing.T) {
+	stackID := "arn:aws:cloudformation:us-east-1:111122223333:stack/replaudit/0d3c2a10-8e1b-11ef-9d1a-0a1b2c3d4e5f"
+	t.Setenv("LEDGER_TABLE", "ledger")
+	t.Setenv("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:111122223333:alerts")
+	t.Setenv("RULE_IDS", "replaudit-0123456789-acme-dr")
+	t.Setenv("STACK_ID", stackID)
+	t.Setenv("ADDITIONAL_SOURCES", "acme-logs>acme-logs-dr,acme-img>acme-img-dr>photos/")
+	c, err := env.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"replaudit-0123456789-acme-dr",
+		setup.RuleID(setup.Owner(stackID, "SourceReplicationacmelogsacmelogsdr"), "acme-logs-dr"),
+		setup.RuleID(setup.Owner(stackID, "SourceReplicationacmeimgacmeimgdrphotos"), "acme-img-dr")}
+	if !slices.Equal(c.RuleIDs, want) {
+		t.Errorf("rule IDs %q, want %q", c.RuleIDs, want)
+	}
+
+	t.Setenv("STACK_ID", "")
+	if _, err := env.Load(); err == nil || !strings.Contains(err.Error(), "STACK_ID is not") {
+		t.Errorf("ADDITIONAL_SOURCES without STACK_ID: %v", err)
+	}
+	t.Setenv("STACK_ID", stackID)
+	t.Setenv("ADDITIONAL_SOURCES", "acme-logs")
+	if _, err := env.Load(); err == nil || !strings.Contains(err.Error(), "is not SOURCE>DESTINATION") {
+		t.Errorf("an entry without its destination: %v", err)
+	}
+}
+
+func TestTheSetupFunctionMayConfigureEachSourceOfItsStack(t *testing.T) {
+	t.Setenv("SOURCE_BUCKETS", "acme-data,acme-logs>acme-logs-dr,acme-img>acme-img-dr>photos/")
+	c, err := env.LoadSetup()
+	if err != nil || !slices.Equal(c.SourceBuckets, []string{"acme-data", "acme-logs", "acme-img"}) {
+		t.Errorf("sources %q, %v", c.SourceBuckets, err)
 	}
 }

@@ -68,9 +68,12 @@ var (
 )
 
 // knownProperties are the resource's properties; CloudFormation adds
-// ServiceToken and ServiceTimeout itself.
+// ServiceToken and ServiceTimeout itself. Requires is read by no one: a
+// template lists there what the resource must come after (the IAM policy
+// that lets the function configure its source), which CloudFormation then
+// creates first where DependsOn cannot name it, as inside Fn::ForEach.
 var knownProperties = map[string]bool{
-	"ServiceToken": true, "ServiceTimeout": true,
+	"ServiceToken": true, "ServiceTimeout": true, "Requires": true,
 	"SourceBucket": true, "RoleArn": true, "Destinations": true, "Prefix": true, "Tags": true,
 	"DeleteMarkerReplication": true, "ReplicationTimeControl": true, "Metrics": true,
 	"ReplicateSseKmsObjects": true, "NotificationQueueArn": true, "Inventory": true,

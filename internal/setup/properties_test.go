@@ -186,3 +186,27 @@ func TestAllowedAccountsInEveryShapeCloudFormationMaySend(t *testing.T) {
 		})
 	}
 }
+
+func TestAdditionalSourcesEntries(t *testing.T) {
+	for _, c := range []struct {
+		entry string
+		want  setup.Source
+		fails bool
+	}{
+		{entry: "acme-logs>acme-logs-dr", want: setup.Source{Bucket: "acme-logs", Destination: "acme-logs-dr"}},
+		{entry: "acme-img>acme-img-dr>photos/2026>q4/", want: setup.Source{Bucket: "acme-img", Destination: "acme-img-dr", Prefix: "photos/2026>q4/"}},
+		{entry: "acme-logs", fails: true},
+		{entry: "Acme>acme-dr", fails: true},
+		{entry: ">acme-dr", fails: true},
+	} {
+		got, err := setup.ParseSource(c.entry)
+		if (err != nil) != c.fails || got != c.want {
+			t.Errorf("%q: %+v, %v", c.entry, got, err)
+		}
+	}
+	// CloudFormation's &{} keeps letters and digits: the logical id the
+	// template's loop gives the entry's resource.
+	if got := setup.EntryLogicalID("acme-img>acme-img-dr>photos/"); got != "SourceReplicationacmeimgacmeimgdrphotos" {
+		t.Errorf("logical id %s", got)
+	}
+}

@@ -107,18 +107,24 @@ func New(clients Clients, regions *bucketregion.Locator, log *slog.Logger) (*Set
 
 // owner identifies what one resource of one stack owns: the rule IDs and
 // notification entry IDs it writes all start with it.
-func owner(ev cfn.Event) string {
-	sum := sha256.Sum256([]byte(ev.StackID + "/" + ev.LogicalResourceID))
+func owner(ev cfn.Event) string { return Owner(ev.StackID, ev.LogicalResourceID) }
+
+// Owner is what the Custom::S3Replication resource logicalID of stack
+// stackID owns: every rule and notification entry ID it writes starts with
+// it. The audit functions derive the stack's rule IDs from it (RuleID).
+func Owner(stackID, logicalID string) string {
+	sum := sha256.Sum256([]byte(stackID + "/" + logicalID))
 	return "replaudit-" + hex.EncodeToString(sum[:])[:10]
 }
+
+// RuleID is the ID of the rule an owner writes for a destination bucket.
+func RuleID(owner, destination string) string { return owner + "-" + destination }
 
 // physicalID is stable for a source bucket, so that only a new source makes
 // CloudFormation replace (and delete) the resource.
 func physicalID(ev cfn.Event, p Properties) string {
 	return owner(ev) + ":" + p.SourceBucket
 }
-
-func ruleID(own, bucket string) string { return own + "-" + bucket }
 
 // Handle is the cfn.CustomResourceFunction for Custom::S3Replication.
 func (s *Setup) Handle(ctx context.Context, ev cfn.Event) (string, map[string]any, error) {
@@ -535,7 +541,7 @@ func desiredRules(own string, p Properties) []replication.Rule {
 	out := make([]replication.Rule, len(p.Destinations))
 	for i, d := range p.Destinations {
 		out[i] = replication.Rule{
-			ID:      ruleID(own, d.Bucket),
+			ID:      RuleID(own, d.Bucket),
 			Enabled: true,
 			Filter:  replication.Filter{Prefix: p.Prefix, Tags: p.Tags},
 			Destination: replication.Destination{

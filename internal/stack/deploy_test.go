@@ -3,6 +3,8 @@ package stack_test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -10,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/replaudit/replaudit/internal/env"
+	"github.com/replaudit/replaudit/internal/setup"
 	"github.com/replaudit/replaudit/internal/stack"
 )
 
@@ -356,14 +359,149 @@ func TestEachFunctionsEnvironmentIsTheOneItDeclares(t *testing.T) {
 	}
 }
 
+// resolveStack resolves template.yaml with these parameters, every resource
+// provisioned with made-up ids: ref is the logical id, Arn and RuleIds
+// name it.
+func resolveStack(t *testing.T, params map[string]string) map[string]*stack.ResolvedResource {
+	t.Helper()
+	tree, err := stack.LoadTree(root + "/template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := stack.Resolve(tree, stack.Inputs{Parameters: params, StackID: testStackID,
+		Resource: func(id string) (string, map[string]string, bool) {
+			return id, map[string]string{"Arn": "arn:aws:test:::" + id, "RuleIds": id + "-rules", "QueueName": id}, true
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	order, err := r.Order()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*stack.ResolvedResource{}
+	for _, id := range order {
+		if out[id], err = r.ResolveResource(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+const testStackID = "arn:aws:cloudformation:eu-west-1:111122223333:stack/replaudit/0d3c2a10-8e1b-11ef-9d1a-0a1b2c3d4e5f"
+
+// environment is a function's resolved Environment.Variables.
+func environment(t *testing.T, r *stack.ResolvedResource) map[string]string {
+	t.Helper()
+	fn, err := r.Function()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fn.Environment
+}
+
+// TestEachAdditionalSourceIsItsOwnResources: AdditionalSources makes one
+// Custom::S3Replication resource per entry, with its own role and policies,
+// on the shared queue; the setup function may configure each, and the
+// audit functions audit the rules each writes, named as the setup names
+// them. Adding a source changes nothing of the others.
+func TestEachAdditionalSourceIsItsOwnResources(t *testing.T) {
+	entries := []string{"acme-logs>acme-logs-dr", "acme-img>acme-img-dr>photos/"}
+	base := map[string]string{"SourceBucketName": "acme-data", "DestinationBucketName": "acme-data-dr"}
+	with := func(list string) map[string]string {
+		p := map[string]string{"AdditionalSources": list}
+		for k, v := range base {
+			p[k] = v
+		}
+		return p
+	}
+	res := resolveStack(t, with(strings.Join(entries, ",")))
+
+	want := []setup.Source{{Bucket: "acme-logs", Destination: "acme-logs-dr"}, {Bucket: "acme-img", Destination: "acme-img-dr", Prefix: "photos/"}}
+	for i, e := range entries {
+		id := setup.EntryLogicalID(e)
+		cr, ok := res[id]
+		if !ok || cr.Type != "Custom::S3Replication" {
+			t.Fatalf("no Custom::S3Replication %s for %q", id, e)
+		}
+		p := cr.Properties
+		dests := fmt.Sprint(p["Destinations"])
+		if p["SourceBucket"] != want[i].Bucket || p["Prefix"] != want[i].Prefix || !strings.Contains(dests, "Bucket:"+want[i].Destination+" ") ||
+			p["NotificationQueueArn"] != "arn:aws:test:::EventQueue" {
+			t.Errorf("%s: %v", id, p)
+		}
+		role := strings.Replace(id, "SourceReplication", "SourceRole", 1)
+		if p["RoleArn"] != "arn:aws:test:::"+role || res[role] == nil {
+			t.Errorf("%s replicates with %v, not its own role %s", id, p["RoleArn"], role)
+		}
+		access := strings.Replace(id, "SourceReplication", "SourceSetupAccess", 1)
+		if !slices.Contains(cr.Needs, access) || !slices.Contains(cr.Needs, "EventQueuePolicy") {
+			t.Errorf("%s comes after %v, not after %s and the queue's policy", id, cr.Needs, access)
+		}
+		for _, check := range []struct{ id, bucket string }{{access, want[i].Bucket}, {strings.Replace(id, "SourceReplication", "SourceAuditAccess", 1), want[i].Bucket}} {
+			pol := fmt.Sprint(res[check.id].Properties)
+			if !strings.Contains(pol, ":::"+check.bucket+" ") && !strings.Contains(pol, ":::"+check.bucket+"]") || strings.Contains(pol, ":::*") {
+				t.Errorf("%s does not name %s alone: %s", check.id, check.bucket, pol)
+			}
+		}
+		sts := map[string]map[string]any{}
+		statements(res[access].Properties, sts)
+		if !strings.Contains(fmt.Sprint(sts["HandTheReplicationRoleToS3"]["Condition"]), "iam:PassedToService") {
+			t.Errorf("%s passes the role to any service", access)
+		}
+	}
+
+	// The functions know every source, and audit every rule.
+	setupEnv := environment(t, res["ReplicationSetupFunction"])
+	for k, v := range setupEnv {
+		t.Setenv(k, v)
+	}
+	if c, err := env.LoadSetup(); err != nil || !slices.Equal(c.SourceBuckets, []string{"acme-data", "acme-logs", "acme-img"}) {
+		t.Errorf("the setup function may configure %q (%v)", c.SourceBuckets, err)
+	}
+	auditEnv := environment(t, res["ReplicationAuditorFunction"])
+	for k, v := range auditEnv {
+		t.Setenv(k, v)
+	}
+	c, err := env.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		id, _ := setup.EntryRuleID(testStackID, e)
+		if !slices.Contains(c.RuleIDs, id) {
+			t.Errorf("the auditor does not audit %s, the rule of %q; it audits %q", id, e, c.RuleIDs)
+		}
+	}
+	if !maps.Equal(auditEnv, environment(t, res["ReplicationSweeperFunction"])) {
+		t.Errorf("the auditor and the sweeper audit different rules")
+	}
+
+	// Adding the second source changes nothing of the first's, or of the
+	// stack's first source.
+	one := resolveStack(t, with(entries[0]))
+	for id, r := range one {
+		if strings.HasPrefix(id, "SourceRole") || strings.HasPrefix(id, "SourceReplication") || strings.Contains(id, "Access") ||
+			id == "Replication" || id == "ReplicationRole" {
+			if !reflect.DeepEqual(r.Properties, res[id].Properties) {
+				t.Errorf("adding a source changes %s", id)
+			}
+		}
+	}
+	// And without AdditionalSources there is none.
+	for id, r := range resolveStack(t, base) {
+		if r.Type == "Custom::S3Replication" && id != "Replication" || strings.HasPrefix(id, "SourceRole") {
+			t.Errorf("%s exists without AdditionalSources", id)
+		}
+	}
+}
+
 // TestTheSetupFunctionKnowsItsStackAndSources: without SOURCE_BUCKETS it
 // refuses every Create and Update; without STACK_ID it cannot tell its own
 // old source from a forged request, and leaves it as it was after a move.
 func TestTheSetupFunctionKnowsItsStackAndSources(t *testing.T) {
-	tpl := load(t)
-	envp, _ := tpl.Resources["ReplicationSetupFunction"].Properties["Environment"].(map[string]any)
-	vars, _ := envp["Variables"].(map[string]any)
-	if fmt.Sprint(vars["SOURCE_BUCKETS"]) != "SourceBucketName" || fmt.Sprint(vars["STACK_ID"]) != "AWS::StackId" {
+	vars := environment(t, resolveStack(t, map[string]string{"SourceBucketName": "acme-data", "DestinationBucketName": "acme-data-dr"})["ReplicationSetupFunction"])
+	if vars["SOURCE_BUCKETS"] != "acme-data," || vars["STACK_ID"] != testStackID {
 		t.Errorf("the setup function's environment: %v", vars)
 	}
 }

@@ -921,6 +921,9 @@ func TestTheTemplateProvisionsInOrderWithEveryIntrinsicResolved(t *testing.T) {
 			// Resources with a false Condition are absent, the others present.
 			resources := tree["Resources"].(map[string]any)
 			for id, def := range resources {
+				if strings.HasPrefix(id, "Fn::ForEach::") {
+					continue // the loop's resources are checked by name below
+				}
 				cond, _ := def.(map[string]any)["Condition"].(string)
 				if _, created := got[id]; created != (cond == "" || r.Conditions[cond]) {
 					t.Errorf("%s (Condition %q = %v) created: %v", id, cond, r.Conditions[cond], created)

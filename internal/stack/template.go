@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -12,7 +13,7 @@ import (
 // CloudFormation's short-form intrinsics (!Ref, !GetAtt, !Sub) are read as
 // plain values.
 type Template struct {
-	Transform string `yaml:"Transform"`
+	Transform []string `yaml:"Transform"`
 	Globals   struct {
 		Function struct {
 			Runtime       string   `yaml:"Runtime"`
@@ -25,7 +26,7 @@ type Template struct {
 	} `yaml:"Globals"`
 	Parameters map[string]Parameter `yaml:"Parameters"`
 	Rules      map[string]Rule      `yaml:"Rules"`
-	Resources  map[string]Resource  `yaml:"Resources"`
+	Resources  Resources            `yaml:"Resources"`
 	Outputs    map[string]any       `yaml:"Outputs"`
 }
 
@@ -67,6 +68,30 @@ type Resource struct {
 	Metadata            struct {
 		BuildMethod string `yaml:"BuildMethod"`
 	} `yaml:"Metadata"`
+}
+
+// Resources are the template's resources by logical id. The resources a
+// Fn::ForEach loop makes are not among them: Resolve expands loops.
+type Resources map[string]Resource
+
+// UnmarshalYAML reads the Resources section, leaving out Fn::ForEach loops.
+func (r *Resources) UnmarshalYAML(n *yaml.Node) error {
+	var raw map[string]yaml.Node
+	if err := n.Decode(&raw); err != nil {
+		return err
+	}
+	*r = Resources{}
+	for id, node := range raw {
+		if strings.HasPrefix(id, "Fn::ForEach::") {
+			continue
+		}
+		var res Resource
+		if err := node.Decode(&res); err != nil {
+			return fmt.Errorf("resource %s: %w", id, err)
+		}
+		(*r)[id] = res
+	}
+	return nil
 }
 
 // FunctionType is the SAM resource type of a Lambda function.

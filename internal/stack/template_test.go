@@ -26,7 +26,8 @@ func TestTemplateIsASAMTemplateWithGoGlobals(t *testing.T) {
 	tpl := load(t)
 	g := tpl.Globals.Function
 	checks := []struct{ what, got, want string }{
-		{"Transform", tpl.Transform, "AWS::Serverless-2016-10-31"},
+		// LanguageExtensions first: SAM's transform must see its loops expanded.
+		{"Transform", strings.Join(tpl.Transform, ","), "AWS::LanguageExtensions,AWS::Serverless-2016-10-31"},
 		{"Runtime", g.Runtime, "provided.al2023"},
 		{"Architectures", strings.Join(g.Architectures, ","), "arm64"},
 		{"Handler", g.Handler, "bootstrap"},
