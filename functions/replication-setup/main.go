@@ -14,7 +14,9 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/replaudit/replaudit/internal/bucketregion"
 	"github.com/replaudit/replaudit/internal/env"
@@ -47,7 +49,7 @@ func main() {
 		log.Error("configure", "error", err)
 		os.Exit(1)
 	}
-	s.WithScope(setup.Scope{Sources: c.SourceBuckets, StackID: c.StackID})
+	s.WithScope(setup.Scope{Sources: c.SourceBuckets, StackID: c.StackID}).WithRoleChecks(sts.NewFromConfig(cfg), iam.NewFromConfig(cfg))
 	if c.Table != "" {
 		s.WithEvidence(ledger.NewConfigRecorder(dynamodb.NewFromConfig(cfg), c.Table, 400*24*time.Hour))
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -24,7 +25,8 @@ import (
 // TestBootstrapUnderTheEmulator builds this function as Lambda runs it, a
 // bootstrap binary, and sends it CloudFormation's sample Create request
 // under the Lambda Runtime Interface Emulator, against the sandbox: once
-// with the environment the template sets, once without SOURCE_BUCKETS.
+// with the environment the template sets, once without SOURCE_BUCKETS, and
+// once adopting a role the source uses, which it checks through IAM.
 func TestBootstrapUnderTheEmulator(t *testing.T) {
 	sandboxtest.Need(t, sandboxtest.RIE)
 	ctx := context.Background()
@@ -80,6 +82,35 @@ func TestBootstrapUnderTheEmulator(t *testing.T) {
 		}
 		if n := rules(); n != 1 {
 			t.Errorf("replication after Create: %d rules, want 1", n)
+		}
+	})
+	t.Run("it checks an adopted role through IAM and STS at their endpoints", func(t *testing.T) {
+		// The source now replicates a rule of theirs with their role,
+		// which may not replicate to acme-data-aps1.
+		role, err := sb.PutRole("their-replication", sandbox.Policy{Name: "replicate", Statement: []sandbox.Statement{
+			{Effect: "Allow", Action: []string{"s3:*"}, Resource: []string{"arn:aws:s3:::acme-data-use1", "arn:aws:s3:::acme-data-use1/*"}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s3.NewFromConfig(cfg).PutBucketReplication(ctx, &s3.PutBucketReplicationInput{Bucket: aws.String("acme-data-use1"),
+			ReplicationConfiguration: &types.ReplicationConfiguration{Role: aws.String(role), Rules: []types.ReplicationRule{{
+				ID: aws.String("their-rule"), Priority: aws.Int32(1), Status: types.ReplicationRuleStatusEnabled,
+				Filter:                  &types.ReplicationRuleFilter{Prefix: aws.String("legal/")},
+				DeleteMarkerReplication: &types.DeleteMarkerReplication{Status: types.DeleteMarkerReplicationStatusDisabled},
+				Destination:             &types.Destination{Bucket: aws.String("arn:aws:s3:::acme-data-aps1")},
+			}}}}); err != nil {
+			t.Fatal(err)
+		}
+		adopting := maps.Clone(ev)
+		props := maps.Clone(ev["ResourceProperties"].(map[string]any))
+		props["RoleArn"], props["AllowedAccounts"] = role, sandbox.Account
+		adopting["ResourceProperties"] = props
+		resp := invokeBootstrap(t, sb, bootstrap, adopting, []string{"SOURCE_BUCKETS=acme-data-use1", "STACK_ID=" + ev["StackId"].(string)})
+		if resp.Status != cfn.StatusFailed || !strings.Contains(resp.Reason, "s3:ReplicateObject, s3:ReplicateDelete, s3:ReplicateTags on arn:aws:s3:::acme-data-aps1/*") {
+			t.Errorf("response: %+v", resp)
+		}
+		if n := rules(); n != 1 {
+			t.Errorf("replication after the refused Create: %d rules, want their one", n)
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -10,9 +11,9 @@ import (
 )
 
 // Call counts the API calls made to one operation on one resource (a bucket,
-// a table, a topic, a queue's ARN, a stack or a Batch Operations job; empty
-// for account-level calls). S3 Control's calls count under the service
-// s3control, though they sign as s3. Every request that reaches the AWS
+// a table, a topic, a queue's ARN, a stack, a Batch Operations job, or the
+// role an IAM call names; empty for account-level calls). S3 Control's
+// calls count under the service s3control, though they sign as s3. Every request that reaches the AWS
 // endpoint is counted once, as it arrives, also when a fault then refuses
 // it, holds it or drops it: Calls counts attempts, SDK retries included,
 // not answers.
@@ -92,6 +93,9 @@ func callOf(r *http.Request, svc string) (op, resource string) {
 		return op, resource
 	case "s3control":
 		return s3ControlOperation(r)
+	case "iam", "sts":
+		form, _ := url.ParseQuery(string(bufferBody(r)))
+		return form.Get("Action"), cmp.Or(form.Get("PolicySourceArn"), form.Get("RoleName"))
 	case "sns", "cloudformation":
 		form, _ := url.ParseQuery(string(bufferBody(r)))
 		if svc == "cloudformation" {

@@ -28,7 +28,12 @@ const (
 	FaultTamper = "tamper"
 	// FaultForbid makes the bucket's S3 API answer every request with 403
 	// AccessDenied, as a bucket policy or a missing permission answers the
-	// auditor. Replication itself goes on.
+	// auditor. Replication itself goes on. Given a Service instead of a
+	// Bucket, it makes that whole service refuse every request, in its own
+	// error format, as to a caller none of whose policies allows it: the
+	// function that may not simulate policies (Service "iam"). With
+	// Millis > 0 a service's forbid lifts itself that long after it was
+	// injected.
 	FaultForbid = "forbid"
 )
 
@@ -68,14 +73,14 @@ const DefaultDenyReason = "DstPutObjectNotPermitted"
 
 // Services that service faults can name, as their SigV4 signing names.
 // S3 Control signs as s3, so s3's faults act on it too.
-var faultServices = []string{"cloudformation", "dynamodb", "s3", "sns", "sqs"}
+var faultServices = []string{"cloudformation", "dynamodb", "iam", "s3", "sns", "sqs", "sts"}
 
 // faultKinds lists every kind, for error messages.
 var faultKinds = []string{FaultDeny, FaultOutage, FaultLatency, FaultSlowdown, FaultTamper, FaultForbid, FaultUnavailable, FaultHang, FaultLose, FaultCrash}
 
 // Fault is one injected fault: on a bucket (deny, outage, latency,
-// slowdown, tamper), on a service (unavailable, hang, lose), or on the
-// calling process (crash).
+// slowdown, tamper, forbid), on a service (unavailable, hang, lose,
+// forbid), or on the calling process (crash).
 type Fault struct {
 	Bucket  string  `json:"bucket,omitempty"`
 	Service string  `json:"service,omitempty"`
@@ -109,7 +114,18 @@ func (f Fault) validate() error {
 		return fmt.Errorf("after must be 0 or more, not %d", f.After)
 	}
 	switch f.Kind {
-	case FaultDeny, FaultOutage, FaultLatency, FaultSlowdown, FaultTamper, FaultForbid:
+	case FaultForbid:
+		switch {
+		case f.Bucket == "" && f.Service == "":
+			return fmt.Errorf("a forbid fault needs a bucket or a service")
+		case f.Bucket != "" && f.Service != "":
+			return fmt.Errorf("a forbid fault acts on a bucket or on a service, not on both")
+		case f.Service != "" && !knownService(f.Service):
+			return fmt.Errorf("a forbid fault on a service needs one of %s, not %q", strings.Join(faultServices, ", "), f.Service)
+		case f.After != 0:
+			return fmt.Errorf("after applies to crash and lose faults only, not to %s", f.Kind)
+		}
+	case FaultDeny, FaultOutage, FaultLatency, FaultSlowdown, FaultTamper:
 		if f.Bucket == "" {
 			return fmt.Errorf("a %s fault needs a bucket", f.Kind)
 		}

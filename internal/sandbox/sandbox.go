@@ -34,9 +34,10 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Sandbox is a local stand-in for S3, SNS, DynamoDB and the SQS-to-Lambda
-// path, on loopback. AWS services share one endpoint and are told apart by
-// the service named in each request's SigV4 credential scope.
+// Sandbox is a local stand-in for S3, SNS, DynamoDB, the SQS-to-Lambda
+// path, and IAM's policy simulator, on loopback. AWS services share one
+// endpoint and are told apart by the service named in each request's SigV4
+// credential scope.
 type Sandbox struct {
 	opts    Options
 	log     *slog.Logger
@@ -48,6 +49,7 @@ type Sandbox struct {
 	batch   *batchOps
 	sns     *snsServer
 	stacks  *stacks
+	iam     *identities
 	dynamo  *dynalite
 	aws     *http.Server
 	control *http.Server
@@ -93,6 +95,7 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 	sb.batch = newBatchOps(sb)
 	sb.sns = newSNSServer(sb)
 	sb.stacks = newStacks()
+	sb.iam = newIdentities(sb)
 
 	var dynamo http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sb.writeServiceError(w, r, "dynamodb", http.StatusServiceUnavailable, "ServiceUnavailable", "the sandbox was started without DynamoDB")
@@ -112,6 +115,8 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 		"sns":            sb.sns,
 		"cloudformation": sb.stacks,
 		"dynamodb":       dynamo,
+		"iam":            iamServer{sb.iam},
+		"sts":            stsServer{sb.iam},
 	}
 	// Each AWS request is counted as it arrives, then the crash and service
 	// faults decide whether it is dispatched, held, refused or dropped.
@@ -142,6 +147,8 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 		switch sb.faults.admit(r, svc) {
 		case admitRefuse:
 			sb.writeServiceError(w, r, svc, http.StatusServiceUnavailable, "ServiceUnavailable", "Service is unavailable (a fault injected in the sandbox).")
+		case admitForbid:
+			sb.writeForbidden(w, r, svc, op, resource)
 		case admitDrop:
 			dropConnection(w)
 		case admitLose:
@@ -267,8 +274,8 @@ func (sb *Sandbox) dialAddr(addr string) string {
 	return addr
 }
 
-// Endpoint is the one URL serving S3, S3 Control, SQS, SNS, DynamoDB and
-// CloudFormation.
+// Endpoint is the one URL serving S3, S3 Control, SQS, SNS, DynamoDB,
+// CloudFormation, IAM and STS.
 func (sb *Sandbox) Endpoint() string { return sb.awsURL }
 
 // ControlURL is the control API's base URL.
@@ -290,6 +297,8 @@ func (sb *Sandbox) Env() [][2]string {
 		{"AWS_ENDPOINT_URL_CLOUDFORMATION", sb.awsURL},
 		{"AWS_ENDPOINT_URL_SQS", sb.awsURL},
 		{"AWS_ENDPOINT_URL_S3_CONTROL", sb.awsURL},
+		{"AWS_ENDPOINT_URL_IAM", sb.awsURL},
+		{"AWS_ENDPOINT_URL_STS", sb.awsURL},
 		// S3 Control's SDK calls 000000000000.127.0.0.1:PORT, which no
 		// resolver knows; through the proxy the sandbox gets it anyway. Go
 		// never proxies loopback addresses or localhost, so every other

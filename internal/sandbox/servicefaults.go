@@ -21,6 +21,7 @@ const (
 	admitRefuse                  // answer 503 ServiceUnavailable, do not dispatch
 	admitDrop                    // close the connection unanswered, do not dispatch
 	admitLose                    // dispatch it, then answer 500 instead of its answer
+	admitForbid                  // answer AccessDenied, do not dispatch
 )
 
 // invocationHeader carries the id the AWS SDKs give one call, the same on
@@ -82,6 +83,9 @@ func (fs *faults) decide(svc string) (*serviceFault, admission) {
 	}
 	if kinds[FaultUnavailable] != nil {
 		return nil, admitRefuse
+	}
+	if kinds[FaultForbid] != nil {
+		return nil, admitForbid
 	}
 	if lose := kinds[FaultLose]; lose != nil {
 		lose.seen++
@@ -173,6 +177,10 @@ func (sb *Sandbox) writeServiceError(w http.ResponseWriter, r *http.Request, svc
 		sb.sqs.writeError(w, &sqsError{status: status, shape: code, code: code, message: message})
 	case "cloudformation":
 		writeQueryError(w, "http://cloudformation.amazonaws.com/doc/2010-05-15/", status, code, message, requestID)
+	case "iam":
+		writeQueryError(w, iamXMLNS, status, code, message, requestID)
+	case "sts":
+		writeQueryError(w, stsXMLNS, status, code, message, requestID)
 	default:
 		w.Header().Set("x-amz-request-id", requestID)
 		if isS3Control(r) {
@@ -183,13 +191,36 @@ func (sb *Sandbox) writeServiceError(w http.ResponseWriter, r *http.Request, svc
 	}
 }
 
+// writeForbidden answers a request as its service answers a caller that
+// no policy allows to make it.
+func (sb *Sandbox) writeForbidden(w http.ResponseWriter, r *http.Request, svc, op, resource string) {
+	sb.iam.mu.Lock()
+	caller := sb.iam.caller
+	sb.iam.mu.Unlock()
+	message := fmt.Sprintf("User: %s is not authorized to perform: %s:%s", caller, svc, op)
+	if resource != "" {
+		message += " on resource: " + resource
+	}
+	message += " (a fault injected in the sandbox)"
+	switch svc {
+	case "dynamodb":
+		sb.writeServiceError(w, r, svc, http.StatusBadRequest, "AccessDeniedException", message)
+	case "sns":
+		sb.writeServiceError(w, r, svc, http.StatusForbidden, "AuthorizationError", message)
+	default:
+		sb.writeServiceError(w, r, svc, http.StatusForbidden, "AccessDenied", message)
+	}
+}
+
 // internalCode names the error a service answers for an internal failure.
 func internalCode(svc string) string {
 	switch svc {
 	case "dynamodb":
 		return "InternalServerError"
-	case "cloudformation", "sqs":
+	case "cloudformation", "sqs", "sts":
 		return "InternalFailure"
+	case "iam":
+		return "ServiceFailure"
 	}
 	return "InternalError"
 }

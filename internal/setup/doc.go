@@ -55,12 +55,30 @@
 // Every problem that can be known without writing (properties, scope,
 // accounts, regions of the queue, the inventory bucket and the KMS keys,
 // missing buckets, overlapping notifications, a foreign role or V1 rule on
-// the source, the response's size) is found first and reported together,
-// one sentence each. Only then does it write, the notification
-// configuration first: S3 checks the queue (it exists, lets S3 send) only
-// when that configuration is written, and nothing else should be written
-// when it refuses. Versioning, which cannot be turned off again, and the
-// rules, which need it, come last.
+// the source, what an adopted role lacks, the response's size) is found
+// first and reported together, one sentence each. Only then does it write,
+// the notification configuration first: S3 checks the queue (it exists,
+// lets S3 send) only when that configuration is written, and nothing else
+// should be written when it refuses. Versioning, which cannot be turned
+// off again, and the rules, which need it, come last.
+//
+// # A role the source already uses
+//
+// A bucket has one replication role. A source whose rules of others
+// replicate with another role than RoleArn is refused; one whose rules
+// replicate with RoleArn itself has that role adopted, as the template's
+// ExistingReplicationRoleArn asks. Since the stack did not make that role
+// for these rules, it is checked before the first write, through IAM's
+// policy simulator (WithRoleChecks): this function must be allowed to pass
+// it to S3 (its caller identity from STS, an assumed role's ARN with its
+// path from GetRole), and the role must be allowed to replicate to each
+// destination and to read the source. What is denied is refused, one
+// sentence naming the actions and resources. Where IAM will not simulate
+// (AccessDenied, as under the template's policy without
+// ExistingReplicationRoleArn, or IAM or STS unreachable), the role is
+// adopted with a warning in the log and in the response's Notes. A role on
+// a source without the rules of others is the stack's own, which the
+// template grants: it is not simulated.
 //
 // Key prefixes (Prefix, Inventory.Prefix) are never trimmed: S3 matches them
 // byte for byte, so a space at either end is refused rather than guessed at.

@@ -56,6 +56,8 @@ type Setup struct {
 	regions  *bucketregion.Locator
 	evidence Evidence
 	scope    *Scope // nil: any bucket
+	identity STS    // nil: an adopted role goes unchecked
+	roles    IAM
 	log      *slog.Logger
 }
 
@@ -342,6 +344,16 @@ func (s *Setup) apply(ctx context.Context, ev cfn.Event, p Properties, hadQueue 
 	if w.rules, err = s.planRules(ctx, own, p, src); err != nil {
 		return nil, err
 	}
+	if w.rules.adopted {
+		problems, note, err := s.checkAdoptedRole(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		if len(problems) > 0 {
+			return nil, &InvalidError{Problems: problems}
+		}
+		notesText = append(notesText, note)
+	}
 	for i, d := range p.Destinations {
 		if !dsts[i].exists {
 			notesText = append(notesText, fmt.Sprintf("Created %s in %s; it is kept when the stack is deleted.", d.Bucket, d.Region))
@@ -590,6 +602,9 @@ type rulesPlan struct {
 	bucket string
 	next   *types.ReplicationConfiguration
 	ids    []string
+	// adopted: the source replicates rules of others with RoleArn, so
+	// the role is not one the stack made for these rules alone.
+	adopted bool
 }
 
 func (r rulesPlan) write(ctx context.Context) error {
@@ -615,7 +630,7 @@ func (s *Setup) planRules(ctx context.Context, own string, p Properties, src loc
 	role := p.RoleArn
 	if len(foreign) > 0 {
 		if r := aws.ToString(current.Role); r != p.RoleArn {
-			return rulesPlan{}, fmt.Errorf("SourceBucket %s already replicates %d rule(s) of its own with role %s; a bucket has one replication role, so RoleArn %s would change theirs. Set RoleArn to %s, or move those rules first",
+			return rulesPlan{}, fmt.Errorf("SourceBucket %s already replicates %d rule(s) of its own with role %s; a bucket has one replication role, so RoleArn %s would change theirs. Set RoleArn to %s to adopt it (the stack's ExistingReplicationRoleArn), or move those rules first",
 				p.SourceBucket, len(foreign), r, p.RoleArn, r)
 		}
 		for _, r := range foreign {
@@ -663,7 +678,7 @@ func (s *Setup) planRules(ctx context.Context, own string, p Properties, src loc
 	if err := model.Validate(); err != nil {
 		return rulesPlan{}, fmt.Errorf("the merged replication configuration of %s is not valid: %w", p.SourceBucket, err)
 	}
-	plan := rulesPlan{c: c, bucket: p.SourceBucket, ids: ids}
+	plan := rulesPlan{c: c, bucket: p.SourceBucket, ids: ids, adopted: len(foreign) > 0}
 	if current == nil || !replication.ConfigFromSDK(current).Equal(model) {
 		plan.next = merged
 	}

@@ -16,8 +16,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/cfn"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 
 	"github.com/replaudit/replaudit/internal/bucketregion"
@@ -101,7 +103,12 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	w := &world{sb: sb, setup: s, cfn: newResponder(t), s3: func(region string) *s3.Client { return clients(region).(*s3.Client) }, stack: stackID, logs: logs}
-	s.WithEvidence(&w.evidence).WithScope(scope)
+	s.WithEvidence(&w.evidence).WithScope(scope).WithRoleChecks(sts.NewFromConfig(cfg), iam.NewFromConfig(cfg))
+	// The stack's replication role, as the template makes it, for any
+	// bucket the tests name.
+	if _, err := sb.PutRole("replaudit-replication", replicationPolicy("*", "*")); err != nil {
+		t.Fatal(err)
+	}
 	return w
 }
 

@@ -364,17 +364,7 @@ func TestEachFunctionsEnvironmentIsTheOneItDeclares(t *testing.T) {
 // name it.
 func resolveStack(t *testing.T, params map[string]string) map[string]*stack.ResolvedResource {
 	t.Helper()
-	tree, err := stack.LoadTree(root + "/template.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := stack.Resolve(tree, stack.Inputs{Parameters: params, StackID: testStackID,
-		Resource: func(id string) (string, map[string]string, bool) {
-			return id, map[string]string{"Arn": "arn:aws:test:::" + id, "RuleIds": id + "-rules", "QueueName": id}, true
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := resolved(t, params)
 	order, err := r.Order()
 	if err != nil {
 		t.Fatal(err)
@@ -386,6 +376,26 @@ func resolveStack(t *testing.T, params map[string]string) map[string]*stack.Reso
 		}
 	}
 	return out
+}
+
+// resolved is template.yaml resolved with these parameters, every resource
+// provisioned as resolveStack says, and a custom resource's attributes
+// named after it.
+func resolved(t *testing.T, params map[string]string) *stack.Resolved {
+	t.Helper()
+	tree, err := stack.LoadTree(root + "/template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := stack.Resolve(tree, stack.Inputs{Parameters: params, StackID: testStackID,
+		Resource: func(id string) (string, map[string]string, bool) {
+			return id, map[string]string{"Arn": "arn:aws:test:::" + id, "RuleIds": id + "-rules", "QueueName": id,
+				"SourceBucketArn": id + "-source", "DestinationBucketArns": id + "-destinations"}, true
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 const testStackID = "arn:aws:cloudformation:eu-west-1:111122223333:stack/replaudit/0d3c2a10-8e1b-11ef-9d1a-0a1b2c3d4e5f"
@@ -503,5 +513,75 @@ func TestTheSetupFunctionKnowsItsStackAndSources(t *testing.T) {
 	vars := environment(t, resolveStack(t, map[string]string{"SourceBucketName": "acme-data", "DestinationBucketName": "acme-data-dr"})["ReplicationSetupFunction"])
 	if vars["SOURCE_BUCKETS"] != "acme-data," || vars["STACK_ID"] != testStackID {
 		t.Errorf("the setup function's environment: %v", vars)
+	}
+}
+
+// TestAnExistingReplicationRoleIsAdoptedNotCreated: with
+// ExistingReplicationRoleArn the stack creates no replication role, and
+// everything that names the role names the existing one; the setup
+// function may then simulate that role's policies and its own, after
+// which the resource comes. Without it nothing changes, and the function
+// may simulate nothing.
+func TestAnExistingReplicationRoleIsAdoptedNotCreated(t *testing.T) {
+	existing := "arn:aws:iam::111122223333:role/service-role/their-replication"
+	params := map[string]string{"SourceBucketName": "acme-data", "DestinationBucketName": "acme-data-dr", "EnableInventory": "true", "AutoRedrive": "true"}
+	for _, c := range []struct {
+		name, existing, role string
+	}{
+		{"without ExistingReplicationRoleArn", "", "arn:aws:test:::ReplicationRole"},
+		{"with ExistingReplicationRoleArn", existing, existing},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := maps.Clone(params)
+			p["ExistingReplicationRoleArn"] = c.existing
+			res := resolveStack(t, p)
+			adopts := c.existing != ""
+			if _, made := res["ReplicationRole"]; made == adopts {
+				t.Errorf("ReplicationRole created: %v", made)
+			}
+			if got := res["Replication"].Properties["RoleArn"]; got != c.role {
+				t.Errorf("Replication's RoleArn: got %v, want %s", got, c.role)
+			}
+			if got := environment(t, res["InventoryReconcilerFunction"])["REPLICATION_ROLE_ARN"]; got != c.role {
+				t.Errorf("the reconciler's REPLICATION_ROLE_ARN: got %s, want %s", got, c.role)
+			}
+			for fn, sid := range map[string]string{"ReplicationSetupFunction": "HandTheReplicationRoleToS3", "InventoryReconcilerFunction": "HandTheReplicationRoleToBatchOperations"} {
+				sts := map[string]map[string]any{}
+				statements(res[fn].Properties, sts)
+				if got := fmt.Sprint(sts[sid]["Resource"]); got != c.role || !strings.Contains(fmt.Sprint(sts[sid]["Condition"]), "iam:PassedToService") {
+					t.Errorf("%s %s passes %s (condition %v), want %s to its service alone", fn, sid, got, sts[sid]["Condition"], c.role)
+				}
+			}
+			outputs, err := resolved(t, p).Outputs()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := outputs["ReplicationRoleArn"]; got != c.role {
+				t.Errorf("output ReplicationRoleArn: got %v, want %s", got, c.role)
+			}
+
+			checks, ok := res["ReplicationSetupRoleChecks"]
+			if ok != adopts {
+				t.Fatalf("ReplicationSetupRoleChecks exists: %v", ok)
+			}
+			if !adopts {
+				return
+			}
+			sts := map[string]map[string]any{}
+			statements(checks.Properties, sts)
+			fnRole := "arn:aws:test:::ReplicationSetupFunctionRole"
+			if got := fmt.Sprint(sts["SimulateTheAdoptedRoleAndItself"]["Resource"]); got != fmt.Sprint([]any{existing, fnRole}) {
+				t.Errorf("the function may simulate %s, want the adopted role and its own", got)
+			}
+			if got := fmt.Sprint(sts["ReadItsOwnRole"]["Resource"]); got != fnRole {
+				t.Errorf("the function may read %s, want its own role", got)
+			}
+			if got := fmt.Sprint(checks.Properties["Roles"]); got != "[ReplicationSetupFunctionRole]" {
+				t.Errorf("the checks' policy is attached to %s", got)
+			}
+			if !slices.Contains(res["Replication"].Needs, "ReplicationSetupRoleChecks") {
+				t.Errorf("Replication comes after %v, not after the policy that lets it check the role", res["Replication"].Needs)
+			}
+		})
 	}
 }
