@@ -58,6 +58,13 @@ $(DYNALITE):
 test: tools
 	REPLAUDIT_REQUIRE_TOOLS=1 $(GO) test -count=1 ./...
 
+# The stack as template.yaml deploys it: the sandbox provisioned from the
+# template, every function's real bootstrap under the runtime emulator, the
+# whole job from CloudFormation's Create to its Delete (make test runs it too).
+.PHONY: e2e
+e2e: tools
+	REPLAUDIT_REQUIRE_TOOLS=1 $(GO) test -count=1 ./e2e/
+
 # The fault suite, bigger than make test runs it: eight scenarios on the
 # sandbox at 600 objects each, and every incident transition stopped
 # between each two of its calls. Loopback only; about three and a half minutes.

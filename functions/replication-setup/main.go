@@ -51,7 +51,7 @@ func main() {
 	}
 	s.WithScope(setup.Scope{Sources: c.SourceBuckets, StackID: c.StackID}).WithRoleChecks(sts.NewFromConfig(cfg), iam.NewFromConfig(cfg))
 	if c.Table != "" {
-		s.WithEvidence(ledger.NewConfigRecorder(dynamodb.NewFromConfig(cfg), c.Table, 400*24*time.Hour))
+		s.WithEvidence(ledger.NewConfigRecorder(dynamodb.NewFromConfig(cfg), c.Table, c.Retention))
 	}
 	lambda.Start(cfn.LambdaWrap(setup.Guard(s.Handle, deadlineMargin, log)))
 }

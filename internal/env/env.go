@@ -120,6 +120,7 @@ var Reconciling = append(slices.Clip(Audit),
 // the function answers every Create and Update FAILED, naming it.
 var Setup = []Var{
 	{Name: "LEDGER_TABLE", Doc: "where configuration changes are recorded as evidence; empty records none", set: func(c *Config, v string) error { c.Table = v; return nil }},
+	{Name: "LEDGER_RETENTION_DAYS", Default: "400", Doc: "how long that evidence is kept", set: days(func(c *Config) *time.Duration { return &c.Retention })},
 	{Name: "SOURCE_BUCKETS", Doc: "comma-separated: the only source buckets the function may configure, each alone or as an AdditionalSources entry (SOURCE>DESTINATION[>PREFIX])", set: func(c *Config, v string) error {
 		for _, e := range list(v) {
 			source, _, _ := strings.Cut(e, ">")
