@@ -19,6 +19,10 @@
 //
 // Stack.Update and Stack.Delete send CloudFormation's Update and Delete:
 // a resource whose resolved properties changed is updated (a custom
-// resource with its OldResourceProperties), and a deleted stack keeps
-// what its DeletionPolicy retains.
+// resource with its OldResourceProperties); then, as CloudFormation's
+// cleanup does, a resource the update drops (an entry gone from a
+// Fn::ForEach collection, a Condition turned false) is deleted, each
+// before what it refers to; Update reports what it did to each resource,
+// in order. A deleted stack, or resource, keeps what its DeletionPolicy
+// retains.
 package e2e

@@ -619,16 +619,36 @@ func (s *Stack) publishOutputs() error {
 	return nil
 }
 
+// Change is what an Update did to one resource.
+type Change struct {
+	LogicalID string
+	// Action is Created, Updated or Replaced, or, for a resource the
+	// update drops, its Delete outcome: Deleted, Retained or Left.
+	Action string
+}
+
+// Actions of Update besides the Delete outcomes.
+const (
+	Created = "created"
+	Updated = "updated"
+	// Replaced: a custom resource answered its Update with a new physical
+	// id; the old one got its Delete in the cleanup.
+	Replaced = "replaced"
+)
+
 // Update is a stack update with new parameters, the rest of the inputs as
 // before: the template is resolved again and each resource whose resolved
 // properties changed is updated in Order, a custom resource through
 // CloudFormation's Update with its OldResourceProperties, a function by
-// restarting it with its new configuration. A custom resource that answers
-// with a new physical id was replaced: the old one gets its Delete after
-// the update, as CloudFormation's cleanup sends it. Resources the update
-// drops are deleted. It returns the logical ids it created, updated or
-// deleted, and an error for a change the sandbox cannot make in place.
-func (s *Stack) Update(ctx context.Context, params map[string]string) ([]string, error) {
+// restarting it with its new configuration. Then comes CloudFormation's
+// cleanup: each resource the update drops (its entry gone from a
+// Fn::ForEach collection, its Condition false) is deleted, dependents
+// first, as Delete deletes it, a custom resource through CloudFormation's
+// Delete with its last properties; and a custom resource that answered
+// with a new physical id was replaced: the old one gets its Delete. It
+// returns what it did to each resource, in the order it did it, and an
+// error for a change the sandbox cannot make in place.
+func (s *Stack) Update(ctx context.Context, params map[string]string) ([]Change, error) {
 	in := s.opts.Inputs
 	in.Parameters = params
 	in.Resource = s.lookup
@@ -642,32 +662,32 @@ func (s *Stack) Update(ctx context.Context, params map[string]string) ([]string,
 	}
 	old := s.resolved
 	s.resolved = r
-	var changed []string
+	var changes []Change
 	var cleanup []func() error
 	for _, id := range order {
 		prev, exists := s.resources[id]
 		if !exists {
 			if err := s.create(ctx, id); err != nil {
-				return changed, err
+				return changes, err
 			}
-			changed = append(changed, id)
+			changes = append(changes, Change{id, Created})
 			continue
 		}
 		res, err := r.ResolveResource(id)
 		if err != nil {
-			return changed, err
+			return changes, err
 		}
 		if prev.Type != res.Type {
-			return changed, fmt.Errorf("%s changes type from %s to %s: a replacement the provisioner does not make", id, prev.Type, res.Type)
+			return changes, fmt.Errorf("%s changes type from %s to %s: a replacement the provisioner does not make", id, prev.Type, res.Type)
 		}
 		if sameJSON(prev.Properties, res.Properties) && prev.DeletionPolicy == res.DeletionPolicy {
 			continue
 		}
-		changed = append(changed, id)
+		action := Updated
 		keys := changedKeys(prev.Properties, res.Properties)
 		if _, ok := handled[res.Type]; ok {
 			if _, err := checkProperties(res); err != nil {
-				return changed, fmt.Errorf("update %s (%s): %w", id, res.Type, err)
+				return changes, fmt.Errorf("update %s (%s): %w", id, res.Type, err)
 			}
 		}
 		switch {
@@ -675,9 +695,10 @@ func (s *Stack) Update(ctx context.Context, params map[string]string) ([]string,
 		case isCustom(res.Type):
 			resp, err := s.customRequest(ctx, cfn.RequestUpdate, res, prev.Ref, prev.Properties)
 			if err != nil {
-				return changed, err
+				return append(changes, Change{id, action}), err
 			}
 			if resp.PhysicalResourceID != prev.Ref {
+				action = Replaced
 				was := *prev
 				oldRes := &stack.ResolvedResource{LogicalID: id, Type: was.Type, Properties: was.Properties}
 				cleanup = append(cleanup, func() error {
@@ -686,50 +707,55 @@ func (s *Stack) Update(ctx context.Context, params map[string]string) ([]string,
 				})
 			}
 			if err := prev.answered(resp); err != nil {
-				return changed, err
+				return append(changes, Change{id, action}), err
 			}
 		case onlyUnrepresented(res.Type, keys):
 			// Nothing the sandbox holds changes.
 		case res.Type == stack.FunctionType:
 			c, err := res.Function()
 			if err != nil {
-				return changed, err
+				return changes, err
 			}
 			if err := s.functions[id].start(ctx, c); err != nil {
-				return changed, err
+				return append(changes, Change{id, action}), err
 			}
 		case res.Type == "AWS::SQS::Queue" && !slices.Contains(keys, "QueueName") && !slices.Contains(keys, "RedrivePolicy"):
 			// The sandbox's CreateQueue sets an existing queue's delay and
 			// visibility timeout, as SetQueueAttributes does.
 			next := &Resource{LogicalID: id, Type: res.Type, Properties: res.Properties}
 			if err := s.createQueue(next); err != nil {
-				return changed, err
+				return append(changes, Change{id, action}), err
 			}
 		default:
-			return changed, fmt.Errorf("%s (%s) changed (%s): the sandbox cannot update it in place", id, res.Type, strings.Join(keys, ", "))
+			return changes, fmt.Errorf("%s (%s) changed (%s): the sandbox cannot update it in place", id, res.Type, strings.Join(keys, ", "))
 		}
 		prev.Properties, prev.DeletionPolicy = res.Properties, res.DeletionPolicy
+		changes = append(changes, Change{id, action})
 	}
+
+	// The cleanup. The old order puts each resource after those it refers
+	// to, so its reverse deletes a dropped resource before what it needs:
+	// an entry's Custom::S3Replication before the policy that lets the
+	// setup function configure its bucket.
 	kept := map[string]bool{}
 	for _, id := range order {
 		kept[id] = true
 	}
-	removed := map[string]string{}
+	note := func(id, outcome string) { changes = append(changes, Change{id, outcome}) }
 	for i := len(s.order) - 1; i >= 0; i-- {
 		if id := s.order[i]; !kept[id] {
-			if err := s.remove(ctx, id, old, removed); err != nil {
-				return changed, err
+			if err := s.remove(ctx, id, old, note); err != nil {
+				return changes, err
 			}
-			changed = append(changed, id)
 		}
 	}
 	s.order = order
 	for _, c := range cleanup {
 		if err := c(); err != nil {
-			return changed, err
+			return changes, err
 		}
 	}
-	return changed, s.publishOutputs()
+	return changes, s.publishOutputs()
 }
 
 // Outcomes of Delete for each resource.
@@ -744,8 +770,9 @@ const (
 // DeletionPolicy retains. It returns each resource's outcome.
 func (s *Stack) Delete(ctx context.Context) (map[string]string, error) {
 	out := map[string]string{}
+	note := func(id, outcome string) { out[id] = outcome }
 	for i := len(s.order) - 1; i >= 0; i-- {
-		if err := s.remove(ctx, s.order[i], s.resolved, out); err != nil {
+		if err := s.remove(ctx, s.order[i], s.resolved, note); err != nil {
 			return out, err
 		}
 	}
@@ -754,8 +781,8 @@ func (s *Stack) Delete(ctx context.Context) (map[string]string, error) {
 }
 
 // remove deletes one resource, then those SAM generated for it (as r
-// resolved the template), and notes each outcome in out.
-func (s *Stack) remove(ctx context.Context, id string, r *stack.Resolved, out map[string]string) error {
+// resolved the template), and notes each outcome.
+func (s *Stack) remove(ctx context.Context, id string, r *stack.Resolved, note func(id, outcome string)) error {
 	res := s.resources[id]
 	if res == nil {
 		return fmt.Errorf("%s was never provisioned", id)
@@ -772,6 +799,7 @@ func (s *Stack) remove(ctx context.Context, id string, r *stack.Resolved, out ma
 		}
 	case res.Type == stack.FunctionType:
 		s.functions[id].stop()
+		delete(s.functions, id)
 	case res.Type == "AWS::Lambda::EventSourceMapping":
 		s.mappings[id].deleted.Store(true)
 	case res.Type == "AWS::DynamoDB::Table":
@@ -786,7 +814,7 @@ func (s *Stack) remove(ctx context.Context, id string, r *stack.Resolved, out ma
 		outcome = Left // the sandbox has no DeleteQueue
 	}
 	delete(s.resources, id)
-	out[id] = outcome
+	note(id, outcome)
 	for _, g := range r.Generated() {
 		if g.Owner != id {
 			continue
@@ -795,7 +823,7 @@ func (s *Stack) remove(ctx context.Context, id string, r *stack.Resolved, out ma
 			sc.deleted.Store(true)
 		}
 		delete(s.resources, g.LogicalID)
-		out[g.LogicalID] = Deleted
+		note(g.LogicalID, Deleted)
 	}
 	return nil
 }

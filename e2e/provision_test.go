@@ -109,9 +109,9 @@ func TestAnUpdateChangesWhatTheSandboxCanChangeInPlaceAndRefusesTheRest(t *testi
 	if err != nil {
 		t.Fatal(err)
 	}
-	changed, err := st.Update(context.Background(), map[string]string{"Delay": "7"})
-	if err != nil || !reflect.DeepEqual(changed, []string{"Q"}) {
-		t.Fatalf("update the delay: changed %v, %v", changed, err)
+	changes, err := st.Update(context.Background(), map[string]string{"Delay": "7"})
+	if want := []e2e.Change{{LogicalID: "Q", Action: e2e.Updated}}; err != nil || !reflect.DeepEqual(changes, want) {
+		t.Fatalf("update the delay: got %v, %v; want %v", changes, err, want)
 	}
 	if got := queueAttributes(t, sb, st.Resource("Q").Ref)["DelaySeconds"]; got != "7" {
 		t.Errorf("DelaySeconds after the update: %s", got)
@@ -141,5 +141,79 @@ func TestADeleteKeepsWhatItsDeletionPolicyRetains(t *testing.T) {
 	want := map[string]string{"DLQ": e2e.Retained, "Q": e2e.Left, "P": e2e.Deleted, "R": e2e.Deleted}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+// extras are resources of a Fn::ForEach loop, as template.yaml's
+// AdditionalSources are: a role, a policy on it, and a queue kept on
+// delete, per entry.
+const extras = `
+Transform: AWS::LanguageExtensions
+Parameters:
+  Extras: {Type: CommaDelimitedList, Default: ''}
+Conditions:
+  HasExtras: !Not [!Equals [!Join ['', !Ref Extras], '']]
+Resources:
+  Q:
+    Type: AWS::SQS::Queue
+  Fn::ForEach::Extras:
+    - Extra
+    - !Ref Extras
+    - 'Role&{Extra}':
+        Type: AWS::IAM::Role
+        Condition: HasExtras
+        Properties: {AssumeRolePolicyDocument: {Statement: []}}
+      'Access&{Extra}':
+        Type: AWS::IAM::Policy
+        Condition: HasExtras
+        Properties:
+          PolicyName: !Sub 'access-&{Extra}'
+          Roles: [!Ref 'Role&{Extra}']
+          PolicyDocument: {Statement: [{Effect: Allow, Action: 'sqs:SendMessage', Resource: !GetAtt Q.Arn}]}
+      'Kept&{Extra}':
+        Type: AWS::SQS::Queue
+        Condition: HasExtras
+        DeletionPolicy: Retain
+        Properties: {DelaySeconds: 2}
+`
+
+func TestAnUpdateThatDropsAResourceDeletesItDependentsFirstAndLeavesTheRest(t *testing.T) {
+	st, _, err := provisionYAML(t, extras, map[string]string{"Extras": "a-1,b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"Rolea1", "Accessa1", "Kepta1", "Roleb", "Accessb", "Keptb"} {
+		if st.Resource(id) == nil {
+			t.Fatalf("%s was not provisioned", id)
+		}
+	}
+	changes, err := st.Update(context.Background(), map[string]string{"Extras": "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The policy refers to the role: it goes first.
+	want := []e2e.Change{{LogicalID: "Accessa1", Action: e2e.Deleted}, {LogicalID: "Rolea1", Action: e2e.Deleted}, {LogicalID: "Kepta1", Action: e2e.Retained}}
+	if !reflect.DeepEqual(changes, want) {
+		t.Errorf("dropping an entry: got %v, want %v", changes, want)
+	}
+	for id, want := range map[string]bool{"Rolea1": false, "Accessa1": false, "Kepta1": false, "Roleb": true, "Accessb": true, "Keptb": true, "Q": true} {
+		if got := st.Resource(id) != nil; got != want {
+			t.Errorf("%s in the stack after the update: %v, want %v", id, got, want)
+		}
+	}
+
+	// An empty collection: the loop's last resources go, after nothing
+	// was updated.
+	changes, err = st.Update(context.Background(), map[string]string{"Extras": ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []e2e.Change{{LogicalID: "Accessb", Action: e2e.Deleted}, {LogicalID: "Roleb", Action: e2e.Deleted}, {LogicalID: "Keptb", Action: e2e.Retained}}
+	if !reflect.DeepEqual(changes, want) {
+		t.Errorf("dropping the last entry: got %v, want %v", changes, want)
+	}
+	got, err := st.Delete(context.Background())
+	if err != nil || !reflect.DeepEqual(got, map[string]string{"Q": e2e.Left}) {
+		t.Errorf("the delete after: %v, %v", got, err)
 	}
 }
