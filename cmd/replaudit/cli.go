@@ -8,38 +8,36 @@ import (
 	"io"
 	"strings"
 
-	"github.com/replaudit/replaudit/internal/query"
 	"github.com/replaudit/replaudit/internal/safetext"
-)
-
-// Exit codes.
-const (
-	exitOK    = 0
-	exitFail  = 1 // a query ran and found FAILED items
-	exitUsage = 2 // the command line or the input was wrong
-	exitError = 3 // the command could not finish
 )
 
 const usage = `replaudit: S3 cross-region replication, set up as code and audited.
 
 Usage:
-  replaudit <command> [flags]
+  replaudit [--debug] <command> [flags]
+  replaudit help <command>
+  replaudit --version
 
 Commands:
-  status     everything the ledger knows about one object
-  list       ledger items by verdict, bucket and period
-  export     a whole period of evidence, as CSV or JSON lines
-  report     the compliance summary of a period, as text or HTML
-  reconcile  account for every version an S3 Inventory lists; re-drive what never replicated
-  sandbox    run the local AWS stand-in (S3, SNS, DynamoDB, queues) until stopped
-  demo       the whole job on the local sandbox
+  status      everything the ledger knows about one object
+  list        ledger items by verdict, bucket and period
+  export      a whole period of evidence, as CSV or JSON lines
+  report      the compliance summary of a period, as text, JSON or HTML
+  reconcile   account for every version an S3 Inventory lists; re-drive what never replicated
+  sandbox     run the local AWS stand-in (S3, SNS, DynamoDB, queues) until stopped
+  demo        the whole job on the local sandbox
+  completion  print a bash, zsh or fish completion script
+
+Global flags:
+  --debug     log the AWS SDK's requests and retries to stderr
+  --version   print the version and exit
 
 Exit codes: 0 success, 1 a query found FAILED items or a reconciliation
 found versions to replicate, 2 bad input (flags, times, verdicts, a missing
 table, no credentials), 3 the command could not finish (AWS answered an
-error, the sandbox could not start).
+error, the sandbox could not start), 130 interrupted (SIGINT or SIGTERM).
 
-Run 'replaudit <command> --help' for a command's flags and examples.
+Run 'replaudit help <command>' for a command's flags and examples.
 `
 
 // command is one subcommand: its flags, its help text and what it does.
@@ -54,73 +52,121 @@ type command struct {
 
 var commands = []command{statusCommand, listCommand, exportCommand, reportCommand, reconcileCommand, sandboxCommand, demoCommand}
 
-// errUsage marks an error in the command line, answered with exit code 2.
-var errUsage = errors.New("usage")
+// flagSet is a command's flags as run parses them: its own, and --debug
+// for those that call AWS (they are the ones with --region).
+func (c command) flagSet(debug *bool) (*flag.FlagSet, func(context.Context, io.Writer, io.Writer) error) {
+	fs := flag.NewFlagSet("replaudit "+c.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are reported by run, in one line
+	fs.Usage = func() {}
+	action := c.flags(fs)
+	if fs.Lookup("region") != nil {
+		fs.BoolVar(debug, "debug", *debug, "log the AWS SDK's requests and retries to stderr")
+	}
+	return fs, action
+}
+
+func (c command) help(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "replaudit %s: %s\n", c.name, c.summary)
+	if hasFlags(fs) {
+		fmt.Fprint(w, "\nFlags:\n")
+		printFlags(w, fs)
+	}
+	fmt.Fprintf(w, "\nExamples:\n%s", c.examples)
+}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	sdkDebug := false
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		switch strings.TrimLeft(args[0], "-") {
+		case "h", "help":
+			fmt.Fprint(stdout, usage)
+			return exitOK
+		case "version":
+			fmt.Fprintf(stdout, "replaudit %s\n", buildVersion())
+			return exitOK
+		case "debug":
+			sdkDebug = true
+		default:
+			fmt.Fprintf(stderr, "replaudit: unknown flag %s (see replaudit --help)\n", safetext.Line(args[0]))
+			return exitUsage
+		}
+		args = args[1:]
+	}
+	if len(args) == 0 {
 		fmt.Fprint(stdout, usage)
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
+		return exitUsage
 	}
-	for _, c := range commands {
-		if c.name != args[0] {
-			continue
+	switch args[0] {
+	case "help":
+		if len(args) == 1 {
+			fmt.Fprint(stdout, usage)
+			return exitOK
 		}
-		fs := flag.NewFlagSet("replaudit "+c.name, flag.ContinueOnError)
-		fs.SetOutput(io.Discard) // errors are reported below, in one line
-		action := c.flags(fs)
-		fs.Usage = func() {}
-		help := func(w io.Writer) {
-			fs.SetOutput(w)
-			fmt.Fprintf(w, "replaudit %s: %s\n\nFlags:\n", c.name, c.summary)
-			fs.PrintDefaults()
-			fmt.Fprintf(w, "\nExamples:\n%s", c.examples)
-		}
-		parseErr := func(err error) int {
-			if errors.Is(err, flag.ErrHelp) {
-				help(stdout)
-				return exitOK
-			}
-			fmt.Fprintf(stderr, "replaudit %s: %s (see replaudit %s --help)\n", c.name, safetext.Line(err.Error()), c.name)
+		if len(args) > 2 || lookup(args[1]) == nil {
+			fmt.Fprintf(stderr, "replaudit help: want one command (commands: %s)\n", names())
 			return exitUsage
 		}
-		if err := fs.Parse(args[1:]); err != nil {
-			return parseErr(err)
-		}
-		if c.args {
-			// Flags may follow the arguments: status s3://b/k --format json.
-			var positional []string
-			for fs.NArg() > 0 {
-				positional = append(positional, fs.Arg(0))
-				if err := fs.Parse(fs.Args()[1:]); err != nil {
-					return parseErr(err)
-				}
-			}
-			_ = fs.Parse(positional) // leaves them as fs.Args()
-		}
-		if fs.NArg() > 0 && !c.args {
-			fmt.Fprintf(stderr, "replaudit %s: unexpected argument %q\n", c.name, fs.Arg(0))
-			return exitUsage
-		}
-		if err := runAction(ctx, action, stdout, stderr); err != nil {
-			if errors.Is(err, errFoundFailed) || errors.Is(err, errNeedsReplication) {
-				return exitFail
-			}
-			// An error may carry a key from the ledger or text from AWS: it
-			// is shown escaped, and stays one line.
-			fmt.Fprintf(stderr, "replaudit %s: %s\n", c.name, safetext.Line(strings.ReplaceAll(err.Error(), "usage: ", "")))
-			if errors.Is(err, errUsage) || errors.Is(err, query.ErrUsage) {
-				return exitUsage
-			}
-			return exitError
-		}
-		return exitOK
+		return run(ctx, []string{args[1], "--help"}, stdout, stderr)
+	case "completion":
+		return runCompletion(args[1:], stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "replaudit: unknown command %q (commands: %s)\n", args[0], names())
-	return exitUsage
+	c := lookup(args[0])
+	if c == nil {
+		fmt.Fprintf(stderr, "replaudit: unknown command %q (commands: %s)\n", args[0], names())
+		return exitUsage
+	}
+	fs, action := c.flagSet(&sdkDebug)
+	parseErr := func(err error) int {
+		if errors.Is(err, flag.ErrHelp) {
+			c.help(stdout, fs)
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "replaudit %s: %s (see replaudit %s --help)\n", c.name, safetext.Line(err.Error()), c.name)
+		return exitUsage
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return parseErr(err)
+	}
+	if c.args {
+		// Flags may follow the arguments: status s3://b/k --format json.
+		var positional []string
+		for fs.NArg() > 0 {
+			positional = append(positional, fs.Arg(0))
+			if err := fs.Parse(fs.Args()[1:]); err != nil {
+				return parseErr(err)
+			}
+		}
+		_ = fs.Parse(positional) // leaves them as fs.Args()
+	}
+	if fs.NArg() > 0 && !c.args {
+		fmt.Fprintf(stderr, "replaudit %s: unexpected argument %q\n", c.name, fs.Arg(0))
+		return exitUsage
+	}
+	if sdkDebug {
+		ctx = withSDKLog(ctx, stderr)
+	}
+	err := runAction(ctx, action, stdout, stderr)
+	code := exitCode(ctx, err)
+	switch code {
+	case exitOK, exitFail:
+		// exit 1 is a finding the output has already shown.
+	case exitInterrupted:
+		fmt.Fprintf(stderr, "replaudit %s: interrupted\n", c.name)
+	default:
+		// An error may carry a key from the ledger or text from AWS: it
+		// is shown escaped, and stays one line.
+		fmt.Fprintf(stderr, "replaudit %s: %s\n", c.name, safetext.Line(message(err)))
+	}
+	return code
+}
+
+func lookup(name string) *command {
+	for i := range commands {
+		if commands[i].name == name {
+			return &commands[i]
+		}
+	}
+	return nil
 }
 
 // terminal is stdout when it is a terminal. Whatever a command writes there,

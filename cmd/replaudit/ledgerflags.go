@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -17,13 +18,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/replaudit/replaudit/internal/ledger"
 )
-
-// errFoundFailed ends a query that ran and found FAILED items: exit 1, so
-// scripts can gate on it.
-var errFoundFailed = errors.New("found FAILED items")
 
 // lastClause keeps the end of a long SDK error chain, which names the cause.
 func lastClause(err error) string {
@@ -38,30 +36,25 @@ func lastClause(err error) string {
 // credentials, profile and region, the table, or the sandbox's env file.
 type ledgerFlags struct {
 	table, stack, region, profile, envFile string
+	// stackFromSamconfig: no flag named the stack; samconfig.toml did.
+	stackFromSamconfig bool
 }
 
 const defaultTable = "replaudit-ledger"
 
 func (lf *ledgerFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&lf.table, "table", envOr("REPLAUDIT_TABLE", defaultTable), "the ledger table (the stack's LedgerTableName output; env REPLAUDIT_TABLE)")
-	fs.StringVar(&lf.stack, "stack", "", "find the table from this stack's LedgerTableName output")
+	fs.StringVar(&lf.table, "table", "", "the ledger table (the stack's LedgerTableName output; default: env REPLAUDIT_TABLE, else the --stack default's, else "+defaultTable+")")
+	fs.StringVar(&lf.stack, "stack", "", "find the table from this stack's LedgerTableName output (default: the stack_name in ./samconfig.toml, when there is no --table, REPLAUDIT_TABLE or --env-file)")
 	fs.StringVar(&lf.region, "region", "", "AWS region (default: the SDK's, from AWS_REGION or the profile)")
 	fs.StringVar(&lf.profile, "profile", "", "AWS profile (default: the SDK's, from AWS_PROFILE)")
 	fs.StringVar(&lf.envFile, "env-file", "", "read export lines from `FILE` first, such as the sandbox's")
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }
 
 // loadEnvFile sets the variables of `export K=V` lines.
 func loadEnvFile(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("%w: --env-file: %v", errUsage, err)
+		return usageErrorf("--env-file: %v", err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -72,7 +65,7 @@ func loadEnvFile(path string) error {
 		}
 		k, v, ok := strings.Cut(line, "=")
 		if !ok {
-			return fmt.Errorf("%w: --env-file %s: %q is not KEY=value", errUsage, path, line)
+			return usageErrorf("--env-file %s: %q is not KEY=value", path, line)
 		}
 		os.Setenv(k, strings.Trim(v, `"'`))
 	}
@@ -87,11 +80,25 @@ func (lf *ledgerFlags) config(ctx context.Context) (aws.Config, error) {
 		if err := loadEnvFile(lf.envFile); err != nil {
 			return aws.Config{}, err
 		}
-		if lf.table == defaultTable {
-			lf.table = envOr("REPLAUDIT_TABLE", defaultTable)
-		}
+	}
+	lf.table = cmp.Or(lf.table, os.Getenv("REPLAUDIT_TABLE"))
+	if lf.table == "" && lf.stack == "" && lf.envFile == "" {
+		// An env file points at a sandbox, never at the deployed stack.
+		lf.stack = samconfigStack(samconfigFile)
+		lf.stackFromSamconfig = lf.stack != ""
+	}
+	if lf.table == "" && lf.stack == "" {
+		lf.table = defaultTable
 	}
 	var opts []func(*config.LoadOptions) error
+	// The SDK logs to stderr by default ("SDK ... Response has no supported
+	// checksum"); an auditor sees it only when asking with --debug.
+	if w := sdkLog(ctx); w != nil {
+		opts = append(opts, config.WithLogger(logging.NewStandardLogger(w)),
+			config.WithClientLogMode(aws.LogRetries|aws.LogRequest))
+	} else {
+		opts = append(opts, config.WithLogger(logging.Nop{}))
+	}
 	if lf.region != "" {
 		opts = append(opts, config.WithRegion(lf.region))
 	}
@@ -100,13 +107,13 @@ func (lf *ledgerFlags) config(ctx context.Context) (aws.Config, error) {
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return cfg, fmt.Errorf("%w: AWS configuration: %v", errUsage, err)
+		return cfg, usageErrorf("AWS configuration: %v", err)
 	}
 	if cfg.Region == "" {
-		return cfg, fmt.Errorf("%w: no AWS region: pass --region or set AWS_REGION", errUsage)
+		return cfg, usageErrorf("no AWS region: pass --region or set AWS_REGION")
 	}
 	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
-		return cfg, fmt.Errorf("%w: no AWS credentials (set AWS_PROFILE, run `aws configure` or `aws sso login`; for the sandbox, pass --env-file .sandbox.env): %v", errUsage, lastClause(err))
+		return cfg, usageErrorf("no AWS credentials (set AWS_PROFILE, run `aws configure` or `aws sso login`; for the sandbox, pass --env-file .sandbox.env): %v", lastClause(err))
 	}
 	return cfg, nil
 }
@@ -119,7 +126,7 @@ func (lf *ledgerFlags) open(ctx context.Context) (*ledger.Ledger, error) {
 		return nil, err
 	}
 	if lf.stack != "" {
-		outputs, err := stackOutputs(ctx, cfg, lf.stack)
+		outputs, err := lf.stackOutputs(ctx, cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -132,9 +139,9 @@ func (lf *ledgerFlags) open(ctx context.Context) (*ledger.Ledger, error) {
 		var ae smithy.APIError
 		switch {
 		case errors.As(err, &nf):
-			return nil, fmt.Errorf("%w: no ledger table %q in %s: pass --stack, or --table with the stack's LedgerTableName output", errUsage, lf.table, cfg.Region)
+			return nil, usageErrorf("no ledger table %q in %s: pass --stack, or --table with the stack's LedgerTableName output", lf.table, cfg.Region)
 		case errors.As(err, &ae) && ae.ErrorCode() == "AccessDeniedException":
-			return nil, fmt.Errorf("%w: may not read table %q in %s: attach the stack's LedgerReadOnlyPolicyArn, and check --table", errUsage, lf.table, cfg.Region)
+			return nil, usageErrorf("may not read table %q in %s: attach the stack's LedgerReadOnlyPolicyArn, and check --table", lf.table, cfg.Region)
 		}
 		return nil, fmt.Errorf("read table %s: %w", lf.table, err)
 	}
@@ -154,13 +161,23 @@ var isTerminal = func(w io.Writer) bool {
 	return false
 }
 
+// stackOutputs reads the outputs of the stack the flags name, or of the
+// stack samconfig.toml names, saying so when that one fails.
+func (lf *ledgerFlags) stackOutputs(ctx context.Context, cfg aws.Config) (map[string]string, error) {
+	outputs, err := stackOutputs(ctx, cfg, lf.stack)
+	if err != nil && lf.stackFromSamconfig {
+		return nil, fmt.Errorf("%s names stack %s (pass --stack or --table): %w", samconfigFile, lf.stack, err)
+	}
+	return outputs, err
+}
+
 // stackOutputs reads a replaudit stack's outputs.
 func stackOutputs(ctx context.Context, cfg aws.Config, stack string) (map[string]string, error) {
 	out, err := cloudformation.NewFromConfig(cfg).DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(stack)})
 	if err != nil {
 		var ae smithy.APIError
 		if errors.As(err, &ae) && ae.ErrorCode() == "ValidationError" {
-			return nil, fmt.Errorf("%w: --stack %s: %s", errUsage, stack, ae.ErrorMessage())
+			return nil, usageErrorf("--stack %s: %s", stack, ae.ErrorMessage())
 		}
 		return nil, fmt.Errorf("--stack %s (needs cloudformation:DescribeStacks): %w", stack, err)
 	}
@@ -171,7 +188,7 @@ func stackOutputs(ctx context.Context, cfg aws.Config, stack string) (map[string
 		}
 	}
 	if outputs["LedgerTableName"] == "" {
-		return nil, fmt.Errorf("%w: stack %s has no LedgerTableName output: is it a replaudit stack?", errUsage, stack)
+		return nil, usageErrorf("stack %s has no LedgerTableName output: is it a replaudit stack?", stack)
 	}
 	return outputs, nil
 }

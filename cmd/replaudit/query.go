@@ -31,11 +31,13 @@ var listCommand = command{
 		since := fs.String("since", "7d", "from this time: RFC 3339, a date, or back from now (90m, 24h, 7d)")
 		until := fs.String("until", "", "up to this time (default: now)")
 		format := fs.String("format", "", "table, json or csv (default: table on a terminal, json otherwise)")
+		limit := fs.Int("limit", 0, "stop after `N` items (default: every item)")
 		return func(ctx context.Context, stdout, stderr io.Writer) error {
 			f, err := filter(*verdict, *bucket, *since, *until)
 			if err != nil {
 				return err
 			}
+			f.Limit = *limit
 			if *format == "" {
 				*format = query.JSON
 				if isTerminal(stdout) {
@@ -53,7 +55,7 @@ var listCommand = command{
 			if err != nil {
 				return err
 			}
-			return write(ctx, l, f, w, nil)
+			return write(ctx, l, f, w, progressOn(stderr, false))
 		}
 	},
 }
@@ -73,6 +75,7 @@ var exportCommand = command{
 		out := fs.String("out", "", "write to `FILE` instead of stdout")
 		verdict := fs.String("verdict", "", "only this verdict")
 		bucket := fs.String("bucket", "", "only this source bucket")
+		limit := fs.Int("limit", 0, "stop after `N` items (default: every item)")
 		return func(ctx context.Context, stdout, stderr io.Writer) error {
 			if *since == "" {
 				return fmt.Errorf("%w: --since is required, such as --since 30d", errUsage)
@@ -84,6 +87,7 @@ var exportCommand = command{
 			if err != nil {
 				return err
 			}
+			f.Limit = *limit
 			l, err := lf.open(ctx)
 			if err != nil {
 				return err
@@ -100,11 +104,7 @@ var exportCommand = command{
 			if err != nil {
 				return err
 			}
-			var progress io.Writer
-			if isTerminal(stderr) {
-				progress = stderr
-			}
-			err = write(ctx, l, f, w, progress)
+			err = write(ctx, l, f, w, progressOn(stderr, true))
 			if file != nil {
 				if cerr := file.Close(); err == nil || errors.Is(err, errFoundFailed) && cerr != nil {
 					err = cmp.Or(cerr, err)
@@ -144,22 +144,72 @@ func filter(verdict, bucket, since, until string) (query.Filter, error) {
 	return f, nil
 }
 
-// write streams the filtered items through w, with a progress line on a
-// terminal, and returns errFoundFailed when any item is FAILED.
-func write(ctx context.Context, l *ledger.Ledger, f query.Filter, w query.Writer, progress io.Writer) error {
-	n, failed := 0, 0
+// progress is the line a terminal's stderr shows while a query reads:
+// days done of days in the period, and items so far. Into a pipe or a
+// file there is none.
+type progress struct {
+	w          io.Writer
+	summary    bool // end with the count of items and FAILED ones; else erase the line
+	days       string
+	items      int
+	shownWidth int
+}
+
+// progressOn returns the progress line for stderr, or nil when stderr is
+// not a terminal.
+func progressOn(stderr io.Writer, summary bool) *progress {
+	if !isTerminal(stderr) {
+		return nil
+	}
+	return &progress{w: stderr, summary: summary}
+}
+
+func (p *progress) show(line string) {
+	pad := max(p.shownWidth-len(line), 0)
+	fmt.Fprintf(p.w, "\r%s%s", line, strings.Repeat(" ", pad))
+	p.shownWidth = len(line)
+}
+
+func (p *progress) dayDone(done, total int) {
+	p.days = fmt.Sprintf("day %d of %d, ", done, total)
+	p.show(fmt.Sprintf("%s%d items", p.days, p.items))
+}
+
+func (p *progress) item() {
+	if p.items++; p.items%1000 == 0 {
+		p.show(fmt.Sprintf("%s%d items", p.days, p.items))
+	}
+}
+
+func (p *progress) end(failed int) {
+	if p.summary {
+		p.show(fmt.Sprintf("%d items, %d FAILED", p.items, failed))
+		fmt.Fprintln(p.w)
+	} else if p.shownWidth > 0 {
+		p.show("")
+		fmt.Fprint(p.w, "\r")
+	}
+}
+
+// write streams the filtered items through w, in event time order, with a
+// progress line on a terminal (p nil for none), and returns errFoundFailed
+// when any item is FAILED.
+func write(ctx context.Context, l *ledger.Ledger, f query.Filter, w query.Writer, p *progress) error {
+	failed := 0
+	if p != nil {
+		f.DayDone = p.dayDone
+	}
 	err := query.Run(ctx, l, f, func(it ledger.Item) error {
-		n++
 		if it.Verdict == audit.Failed {
 			failed++
 		}
-		if progress != nil && n%1000 == 0 {
-			fmt.Fprintf(progress, "\r%d items", n)
+		if p != nil {
+			p.item()
 		}
 		return w.Write(query.RowOf(it))
 	})
-	if progress != nil {
-		fmt.Fprintf(progress, "\r%d items, %d FAILED\n", n, failed)
+	if p != nil {
+		p.end(failed)
 	}
 	if cerr := w.Close(); err == nil {
 		err = cerr

@@ -334,3 +334,28 @@ func TestReportOfAnEmptyPeriodSaysNoObjects(t *testing.T) {
 		}
 	}
 }
+
+func TestListLimitAndProgress(t *testing.T) {
+	env := seeded(t)
+	period := []string{"--env-file", env, "--since", "2026-11-19T00:00:00Z", "--until", "2026-11-26T00:00:00Z"}
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), append([]string{"list", "--format", "csv", "--limit", "1"}, period...), &out, &errOut); code != exitOK {
+		t.Errorf("--limit 1: exit %d, want 0 (the FAILED item is the second); stderr %s", code, errOut.String())
+	}
+	if lines := strings.Split(strings.TrimSpace(out.String()), "\n"); len(lines) != 2 || !strings.Contains(lines[1], "reports/q3.pdf") {
+		t.Errorf("--limit 1: got\n%s\nwant the header and the first item in time order", out.String())
+	}
+	if errOut.Len() != 0 {
+		t.Errorf("stderr into a pipe: got %q, want nothing", errOut.String())
+	}
+	out.Reset()
+	if code := run(context.Background(), append([]string{"list", "--limit", "-1"}, period...), &out, &errOut); code != exitUsage {
+		t.Errorf("--limit -1: exit %d, want %d", code, exitUsage)
+	}
+	errOut.Reset()
+	fakeTerminal(t, &errOut)
+	run(context.Background(), append([]string{"export", "--format", "jsonl"}, period...), &out, &errOut)
+	if got := errOut.String(); !strings.Contains(got, "day 7 of 7, 5 items") || !strings.Contains(got, "\r5 items, 1 FAILED") || !strings.HasSuffix(got, "\n") {
+		t.Errorf("export's progress on a terminal: got %q, want days done of 7 and the count", got)
+	}
+}

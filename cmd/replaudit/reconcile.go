@@ -27,10 +27,6 @@ import (
 	"github.com/replaudit/replaudit/internal/reconcile"
 )
 
-// errNeedsReplication ends a reconciliation that found versions to
-// replicate, or could not read the whole inventory: exit 1.
-var errNeedsReplication = errors.New("needs replication")
-
 var reconcileCommand = command{
 	name:    "reconcile",
 	summary: "account for every object version an S3 Inventory lists: what is replicated, what never was, what failed",
@@ -65,10 +61,10 @@ Exit 1 when any version in scope needs replicating, or a data file could not be 
 				return err
 			}
 			if *workers < 1 || *threshold <= 0 {
-				return fmt.Errorf("%w: --workers and --threshold must be positive", errUsage)
+				return usageErrorf("--workers and --threshold must be positive")
 			}
 			if *start && !*redrive {
-				return fmt.Errorf("%w: --start goes with --redrive", errUsage)
+				return usageErrorf("--start goes with --redrive")
 			}
 			cfg, err := lf.config(ctx)
 			if err != nil {
@@ -76,7 +72,7 @@ Exit 1 when any version in scope needs replicating, or a data file could not be 
 			}
 			var outputs map[string]string
 			if lf.stack != "" {
-				if outputs, err = stackOutputs(ctx, cfg, lf.stack); err != nil {
+				if outputs, err = lf.stackOutputs(ctx, cfg); err != nil {
 					return err
 				}
 			}
@@ -94,10 +90,10 @@ Exit 1 when any version in scope needs replicating, or a data file could not be 
 				c.RuleIDs = strings.Split(*ruleIDs, ",")
 			}
 			if *record && (c.Table == "" || c.Topic == "") {
-				return fmt.Errorf("%w: --record needs the ledger and the alert topic: pass --stack, or --table and --topic", errUsage)
+				return usageErrorf("--record needs the ledger and the alert topic: pass --stack, or --table and --topic")
 			}
 			if *redrive && *roleArn == "" {
-				return fmt.Errorf("%w: --redrive needs the replication role: pass --stack, or --role-arn", errUsage)
+				return usageErrorf("--redrive needs the replication role: pass --stack, or --role-arn")
 			}
 			log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			// Reading needs the checker alone; recording, the ledger and
@@ -110,7 +106,7 @@ Exit 1 when any version in scope needs replicating, or a data file could not be 
 			region, err := bucketregion.New(regional(cfg.Region)).Region(ctx, bucket)
 			switch {
 			case errors.Is(err, bucketregion.ErrNoSuchBucket):
-				return fmt.Errorf("%w: --manifest %s: the bucket %s does not exist", errUsage, *manifest, bucket)
+				return usageErrorf("--manifest %s: the bucket %s does not exist", *manifest, bucket)
 			case err != nil:
 				return fmt.Errorf("locate %s: %w", bucket, err)
 			}
@@ -165,7 +161,7 @@ Exit 1 when any version in scope needs replicating, or a data file could not be 
 			}
 			if err != nil {
 				if errors.Is(err, reconcile.ErrBadManifest) {
-					return fmt.Errorf("%w: %v", errUsage, err)
+					return &exitError{code: exitUsage, err: err}
 				}
 				return err
 			}
@@ -201,11 +197,11 @@ Exit 1 when any version in scope needs replicating, or a data file could not be 
 // parseManifestURI splits s3://bucket/key/manifest.json.
 func parseManifestURI(s string) (bucket, key string, err error) {
 	if s == "" {
-		return "", "", fmt.Errorf("%w: --manifest is required: the s3:// URI of an inventory's manifest.json", errUsage)
+		return "", "", usageErrorf("--manifest is required: the s3:// URI of an inventory's manifest.json")
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Scheme != "s3" || u.Host == "" || !strings.HasSuffix(u.Path, "/manifest.json") {
-		return "", "", fmt.Errorf("%w: --manifest %q is not s3://bucket/.../manifest.json", errUsage, s)
+		return "", "", usageErrorf("--manifest %q is not s3://bucket/.../manifest.json", s)
 	}
 	return u.Host, strings.TrimPrefix(u.Path, "/"), nil
 }

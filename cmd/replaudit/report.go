@@ -5,17 +5,21 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"time"
 
 	"github.com/replaudit/replaudit/internal/audit"
+	"github.com/replaudit/replaudit/internal/query"
 	"github.com/replaudit/replaudit/internal/report"
+	"github.com/replaudit/replaudit/internal/safetext"
 )
 
 var reportCommand = command{
 	name:    "report",
-	summary: "the compliance summary of a period, as text or a self-contained HTML file",
+	summary: "the compliance summary of a period, as text, JSON or a self-contained HTML file",
 	examples: `  replaudit report --since 30d
+  replaudit report --since 30d --format json | jq .withinThreshold
   replaudit report --since 2026-10-01 --until 2026-11-01 --html october.html
 `,
 	flags: func(fs *flag.FlagSet) func(context.Context, io.Writer, io.Writer) error {
@@ -25,16 +29,20 @@ var reportCommand = command{
 		until := fs.String("until", "", "up to this time (default: now)")
 		threshold := fs.Duration("threshold", 30*time.Minute, "the replication threshold to report against (the stack's PendingThresholdMinutes)")
 		htmlOut := fs.String("html", "", "also write the report as one self-contained HTML `FILE`")
+		format := fs.String("format", "text", "text or json (HTML goes to a file, with --html)")
 		return func(ctx context.Context, stdout, stderr io.Writer) error {
+			if *format != "text" && *format != "json" {
+				return usageErrorf("report writes text or json, not %q (and HTML with --html FILE)", *format)
+			}
 			f, err := filter("", "", *since, *until)
 			if err != nil {
 				return err
 			}
 			if !f.Until.After(f.Since) {
-				return fmt.Errorf("%w: --until is not after --since", errUsage)
+				return usageErrorf("--until is not after --since")
 			}
 			if *threshold <= 0 {
-				return fmt.Errorf("%w: --threshold must be positive", errUsage)
+				return usageErrorf("--threshold must be positive")
 			}
 			l, err := lf.open(ctx)
 			if err != nil {
@@ -44,7 +52,11 @@ var reportCommand = command{
 			if err != nil {
 				return err
 			}
-			if err := r.Text(stdout); err != nil {
+			write := r.Text
+			if *format == "json" {
+				write = func(w io.Writer) error { return writeReportJSON(w, r) }
+			}
+			if err := write(stdout); err != nil {
 				return err
 			}
 			if *htmlOut != "" {
@@ -66,4 +78,72 @@ var reportCommand = command{
 			return nil
 		}
 	},
+}
+
+// reportJSON is the report for machines: durations in seconds, verdicts
+// and reasons by name, as list and export name them.
+type reportJSON struct {
+	Since             time.Time      `json:"since"`
+	Until             time.Time      `json:"until"`
+	Generated         time.Time      `json:"generated"`
+	ThresholdSeconds  float64        `json:"thresholdSeconds"`
+	Objects           int            `json:"objects"`
+	Checks            int            `json:"checks"`
+	Expected          int            `json:"expected"`
+	InFlight          int            `json:"inFlight"`
+	Verdicts          map[string]int `json:"verdicts"`
+	WithinThreshold   int            `json:"withinThreshold"`
+	Within15Minutes   int            `json:"within15Minutes"`
+	Measured          int            `json:"measured"`
+	LagSeconds        lagJSON        `json:"lagSeconds"`
+	FailuresByReason  map[string]int `json:"failuresByReason"`
+	OpenIncidents     int            `json:"openIncidents"`
+	ResolvedIncidents int            `json:"resolvedIncidents"`
+	LongestPending    *query.Row     `json:"longestPending,omitempty"`
+	Changes           []changeJSON   `json:"changes"`
+	Coverage          []string       `json:"coverage"`
+}
+
+type lagJSON struct {
+	P50 float64 `json:"p50"`
+	P95 float64 `json:"p95"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+type changeJSON struct {
+	At          time.Time `json:"at"`
+	Bucket      string    `json:"bucket"`
+	RequestType string    `json:"requestType"`
+	Status      string    `json:"status"`
+	Rules       []string  `json:"rules"`
+}
+
+func writeReportJSON(w io.Writer, r *report.Report) error {
+	out := reportJSON{Since: r.Since, Until: r.Until, Generated: r.Generated, ThresholdSeconds: r.Threshold.Seconds(),
+		Objects: r.Objects, Checks: r.Checks, Expected: r.Expected, InFlight: r.InFlight, Verdicts: map[string]int{},
+		WithinThreshold: r.WithinThreshold, Within15Minutes: r.Within15Minutes, Measured: r.Measured,
+		LagSeconds:       lagJSON{P50: r.P50.Seconds(), P95: r.P95.Seconds(), P99: r.P99.Seconds(), Max: r.MaxLag.Seconds()},
+		FailuresByReason: map[string]int{}, OpenIncidents: r.OpenIncidents, ResolvedIncidents: r.ResolvedIncidents,
+		Changes: []changeJSON{}, Coverage: []string{}}
+	for v, n := range r.Verdicts {
+		out.Verdicts[string(v)] = n
+	}
+	maps.Copy(out.FailuresByReason, r.FailuresByReason)
+	if r.LongestPending != nil {
+		row := query.RowOf(*r.LongestPending)
+		out.LongestPending = &row
+	}
+	for _, c := range r.Changes {
+		out.Changes = append(out.Changes, changeJSON(c))
+	}
+	for _, c := range r.Coverage {
+		out.Coverage = append(out.Coverage, c.Line())
+	}
+	js, err := safetext.MarshalIndentJSON(out, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", js)
+	return err
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/replaudit/replaudit/internal/demo"
+	"github.com/replaudit/replaudit/internal/plane"
 	"github.com/replaudit/replaudit/internal/sandbox"
 )
 
@@ -22,6 +24,11 @@ var sandboxCommand = command{
   until [ -s .sandbox.env ]; do sleep 0.1; done; . ./.sandbox.env
   aws s3api list-buckets        # any SDK or CLI now talks to the sandbox
 
+  # with the audit plane declared as a stack, so --stack works locally
+  replaudit sandbox --env-file .sandbox.env --stack replaudit &
+  until [ -s .sandbox.env ]; do sleep 0.1; done; . ./.sandbox.env
+  replaudit list --stack replaudit
+
   # inject a fault through the control API
   curl -X POST "$REPLAUDIT_SANDBOX_URL/faults" -d '{"bucket":"dst","kind":"deny"}'
 `,
@@ -30,7 +37,11 @@ var sandboxCommand = command{
 		dynamo := fs.Bool("dynamodb", true, "start dynalite for DynamoDB (needs node; `make tools` installs it)")
 		delay := fs.Duration("replication-delay", 200*time.Millisecond, "how long replication takes without a fault")
 		threshold := fs.Duration("rtc-threshold", 15*time.Minute, "stands for Replication Time Control's 15 minutes")
+		stack := fs.String("stack", "", "also start the audit plane (ledger table, alert topic, events queue, auditor) and declare it as stack `NAME`, for the CLI's --stack (needs --dynamodb)")
 		return func(ctx context.Context, stdout, stderr io.Writer) error {
+			if *stack != "" && !*dynamo {
+				return fmt.Errorf("%w: --stack needs DynamoDB for its ledger: drop --dynamodb=false", errUsage)
+			}
 			log := slog.New(slog.NewJSONHandler(stderr, nil))
 			sb, err := sandbox.Start(ctx, sandbox.Options{
 				DynamoDB: *dynamo, ReplicationDelay: *delay, ReplicationThreshold: *threshold, Logger: log,
@@ -39,20 +50,41 @@ var sandboxCommand = command{
 				return err
 			}
 			defer sb.Close()
-			lines := envLines(sb)
-			if *envFile != "" {
-				if err := writeFileAtomic(*envFile, lines); err != nil {
-					return fmt.Errorf("write env file: %w", err)
+			if *stack != "" {
+				p, err := plane.Start(ctx, sb, plane.Options{Log: log})
+				if err != nil {
+					return fmt.Errorf("start the audit plane: %w", err)
 				}
-				defer os.Remove(*envFile)
+				if err := p.Run(10); err != nil {
+					return err
+				}
+				demo.DeclareStack(sb, *stack, p, nil)
 			}
+			lines, remove, err := writeEnv(sb, *envFile)
+			if err != nil {
+				return err
+			}
+			defer remove()
 			fmt.Fprint(stdout, lines)
-			log.Info("sandbox ready", "endpoint", sb.Endpoint(), "control", sb.ControlURL())
+			log.Info("sandbox ready", "endpoint", sb.Endpoint(), "control", sb.ControlURL(), "stack", *stack)
 			<-ctx.Done()
 			log.Info("sandbox stopping")
 			return nil
 		}
 	},
+}
+
+// writeEnv returns sb's environment as export lines, written to path
+// unless it is empty, and what removes that file when the sandbox stops.
+func writeEnv(sb *sandbox.Sandbox, path string) (lines string, remove func(), err error) {
+	lines = envLines(sb)
+	if path == "" {
+		return lines, func() {}, nil
+	}
+	if err := writeFileAtomic(path, lines); err != nil {
+		return "", nil, fmt.Errorf("write env file: %w", err)
+	}
+	return lines, func() { os.Remove(path) }, nil
 }
 
 func envLines(sb *sandbox.Sandbox) string {

@@ -36,21 +36,21 @@ var statusCommand = command{
 func parseS3URL(s string) (bucket, key string, err error) {
 	rest, ok := strings.CutPrefix(s, "s3://")
 	if !ok {
-		return "", "", fmt.Errorf("%w: %q is not an s3://bucket/key address", errUsage, s)
+		return "", "", usageErrorf("%q is not an s3://bucket/key address", s)
 	}
 	bucket, key, ok = strings.Cut(rest, "/")
 	if !ok || bucket == "" || key == "" {
-		return "", "", fmt.Errorf("%w: %q names no key: want s3://bucket/key", errUsage, s)
+		return "", "", usageErrorf("%q names no key: want s3://bucket/key", s)
 	}
 	return bucket, key, nil
 }
 
 func runStatus(ctx context.Context, lf *ledgerFlags, args []string, version, format string, out io.Writer) error {
 	if len(args) != 1 {
-		return fmt.Errorf("%w: status takes one s3://bucket/key", errUsage)
+		return usageErrorf("status takes one s3://bucket/key")
 	}
 	if format != "text" && format != "json" {
-		return fmt.Errorf("%w: --format is text or json, not %q", errUsage, format)
+		return usageErrorf("--format is text or json, not %q", format)
 	}
 	bucket, key, err := parseS3URL(args[0])
 	if err != nil {

@@ -518,31 +518,6 @@ func (l *Ledger) Due(ctx context.Context, first int, until time.Time, fn func(It
 	return nil
 }
 
-// Period streams every item whose event time is in [since, until), day by
-// day and shard by shard: back-to-back periods never count an item twice.
-func (l *Ledger) Period(ctx context.Context, since, until time.Time, fn func(Item) error) error {
-	inPeriod := func(it Item) error {
-		if it.EventTime.Before(since) || !it.EventTime.Before(until) {
-			return nil
-		}
-		return fn(it)
-	}
-	for day := since.UTC().Truncate(24 * time.Hour); !day.After(until.UTC()); day = day.Add(24 * time.Hour) {
-		for s := range Shards {
-			in := &dynamodb.QueryInput{
-				TableName: aws.String(l.opts.Table), IndexName: aws.String(DayIndex),
-				KeyConditionExpression:    aws.String("dayShard = :v"),
-				ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberS{Value: fmt.Sprintf("%s#%02d", day.Format(time.DateOnly), s)}},
-				Limit:                     l.limit(),
-			}
-			if err := l.query(ctx, "the day index", in, inPeriod); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 // query streams a query's items, page by page, to fn.
 func (l *Ledger) query(ctx context.Context, what string, in *dynamodb.QueryInput, fn func(Item) error) error {
 	p := dynamodb.NewQueryPaginator(l.opts.DB, in)

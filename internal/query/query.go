@@ -18,6 +18,11 @@ type Filter struct {
 	Bucket  string        // "" for any
 	Since   time.Time
 	Until   time.Time
+	// Limit stops the read after this many items pass (0: no limit).
+	Limit int
+	// DayDone, when set, is told after each day is read: days done, of
+	// days in the period. It is progress, not a filter.
+	DayDone func(done, total int)
 }
 
 // ErrUsage marks a filter or argument a person got wrong.
@@ -80,18 +85,40 @@ func (f Filter) Match(it ledger.Item) bool {
 
 // Ledger is what queries read.
 type Ledger interface {
-	Period(ctx context.Context, since, until time.Time, fn func(ledger.Item) error) error
+	QueryPeriod(ctx context.Context, q ledger.PeriodQuery, fn func(ledger.Item) error) error
 }
 
-// Run streams the items that pass the filter.
+var _ Ledger = (*ledger.Ledger)(nil)
+
+// errEnough stops the read at the limit.
+var errEnough = errors.New("enough items")
+
+// Run streams the items that pass the filter, in event time order. It has
+// DynamoDB leave out what the verdict and bucket rule out, and still
+// matches every item itself: the result is the same, only lighter.
 func Run(ctx context.Context, l Ledger, f Filter, fn func(ledger.Item) error) error {
 	if !f.Until.After(f.Since) {
 		return fmt.Errorf("%w: --until (%s) is not after --since (%s)", ErrUsage, f.Until.Format(time.RFC3339), f.Since.Format(time.RFC3339))
 	}
-	return l.Period(ctx, f.Since, f.Until, func(it ledger.Item) error {
+	if f.Limit < 0 {
+		return fmt.Errorf("%w: --limit %d: want a count of items, or 0 for every one", ErrUsage, f.Limit)
+	}
+	n := 0
+	q := ledger.PeriodQuery{Since: f.Since, Until: f.Until, Verdict: f.Verdict, Bucket: f.Bucket, DayDone: f.DayDone}
+	err := l.QueryPeriod(ctx, q, func(it ledger.Item) error {
 		if !f.Match(it) {
 			return nil
 		}
-		return fn(it)
+		if err := fn(it); err != nil {
+			return err
+		}
+		if n++; f.Limit > 0 && n >= f.Limit {
+			return errEnough
+		}
+		return nil
 	})
+	if errors.Is(err, errEnough) {
+		return nil
+	}
+	return err
 }

@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"context"
@@ -18,18 +18,15 @@ import (
 	"github.com/replaudit/replaudit/internal/reconcile"
 	"github.com/replaudit/replaudit/internal/safetext"
 	"github.com/replaudit/replaudit/internal/sandbox"
-	"github.com/replaudit/replaudit/internal/sweep"
 )
 
 // auditParts are the auditor's and sweeper's parts, as the stack deploys
 // them, on the sandbox.
 type auditParts struct {
-	plane   *plane.Plane
-	failed  uploaded // the version whose replication was denied
-	ledger  *ledger.Ledger
-	sweeper *sweep.Sweeper
-	began   time.Time
-	alerts  int // SNS messages already shown
+	plane  *plane.Plane
+	failed uploaded // the version whose replication was denied
+	began  time.Time
+	alerts int // SNS messages already shown
 }
 
 const demoFirstCheckDelay = time.Second
@@ -55,8 +52,9 @@ func (d *demo) auditorUp(ctx context.Context) error {
 		return err
 	}
 	d.queue = p.Queue
-	d.audit = &auditParts{plane: p, ledger: p.Ledger, sweeper: p.Sweeper, began: time.Now()}
-	d.cr.setup.WithEvidence(ledger.NewConfigRecorder(p.DB, p.Options.Table, 400*24*time.Hour))
+	d.audit = &auditParts{plane: p, began: time.Now()}
+	// As the setup function records evidence: in the plane's table, kept as long.
+	d.cr.setup.WithEvidence(ledger.NewConfigRecorder(p.DB, p.Options.Table, p.Options.Config.Retention))
 	d.say("Queue %s, first check after %s, dead-letter queue after %d tries.", p.Queue, demoFirstCheckDelay, p.Options.MaxReceiveCount)
 	d.say("Ledger table %s; alerts to %s.", p.Options.Table, p.Topic)
 	d.say("replaudit's clock runs %dx faster here: 30 minutes pass in %s.", demoSpeed, 30*time.Minute/demoSpeed)
@@ -91,7 +89,7 @@ func (d *demo) verdict(ctx context.Context, u uploaded, sweep bool, want ...audi
 	k := ledger.KeyOf(demoSource, u.key, u.version, demoDestination)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		it, err := d.audit.ledger.Get(ctx, k)
+		it, err := d.audit.plane.Ledger.Get(ctx, k)
 		if err == nil && slices.Contains(want, it.Verdict) {
 			return it, nil
 		}
@@ -102,7 +100,7 @@ func (d *demo) verdict(ctx context.Context, u uploaded, sweep bool, want ...audi
 			return it, fmt.Errorf("%s: no %v in the ledger after 30s (have %q)", u.key, want, it.Verdict)
 		}
 		if sweep {
-			if _, err := d.audit.sweeper.Run(ctx); err != nil {
+			if _, err := d.audit.plane.Sweeper.Run(ctx); err != nil {
 				return it, err
 			}
 		}
@@ -181,7 +179,7 @@ func (d *demo) failure(ctx context.Context) error {
 	}
 	for deadline := time.Now().Add(5 * time.Second); it.Alert != incident.Sent && time.Now().Before(deadline); {
 		time.Sleep(50 * time.Millisecond)
-		if it, err = d.audit.ledger.Get(ctx, it.Key); err != nil {
+		if it, err = d.audit.plane.Ledger.Get(ctx, it.Key); err != nil {
 			return err
 		}
 	}
@@ -208,7 +206,7 @@ func (d *demo) outage(ctx context.Context) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("no long-PENDING alert after 20s")
 		}
-		if _, err := d.audit.sweeper.Run(ctx); err != nil {
+		if _, err := d.audit.plane.Sweeper.Run(ctx); err != nil {
 			return err
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -228,10 +226,10 @@ func (d *demo) resolved(ctx context.Context, u uploaded) error {
 		return err
 	}
 	for deadline := time.Now().Add(10 * time.Second); it.Alert != incident.Resolved && time.Now().Before(deadline); {
-		if _, err := d.audit.sweeper.Run(ctx); err != nil {
+		if _, err := d.audit.plane.Sweeper.Run(ctx); err != nil {
 			return err
 		}
-		if it, err = d.audit.ledger.Get(ctx, it.Key); err != nil {
+		if it, err = d.audit.plane.Ledger.Get(ctx, it.Key); err != nil {
 			return err
 		}
 	}
@@ -295,7 +293,7 @@ func (d *demo) summary(ctx context.Context) error {
 	counts := map[audit.Verdict]int{}
 	var lags []float64
 	configs := 0
-	err := d.audit.ledger.Period(ctx, d.audit.began.Add(-time.Minute), time.Now().Add(time.Minute), func(it ledger.Item) error {
+	err := d.audit.plane.Ledger.Period(ctx, d.audit.began.Add(-time.Minute), time.Now().Add(time.Minute), func(it ledger.Item) error {
 		if ledger.IsConfig(it) {
 			configs++
 			return nil
@@ -319,15 +317,18 @@ func (d *demo) summary(ctx context.Context) error {
 		d.say("Replication lag, upper bound: median %.1fs, worst %.1fs.", lags[len(lags)/2], lags[len(lags)-1])
 	}
 	d.say("Configuration changes recorded by the setup function: %d.", configs)
-	d.say("Every item keeps its history, the replica's evidence and the alert state, for %d days.", 400)
+	d.say("Every item keeps its history, the replica's evidence and the alert state, for %d days.", int(d.audit.plane.Options.Config.Retention/(24*time.Hour)))
+	if d.opts.Status == nil {
+		return nil
+	}
 	d.say("")
 	d.say("$ replaudit status 's3://%s/reports/2026/Q4 draft.pdf'", demoSource)
 	var items []ledger.Item
-	if err := d.audit.ledger.Object(ctx, demoSource, "reports/2026/Q4 draft.pdf", "", func(it ledger.Item) error { items = append(items, it); return nil }); err != nil {
+	if err := d.audit.plane.Ledger.Object(ctx, demoSource, "reports/2026/Q4 draft.pdf", "", func(it ledger.Item) error { items = append(items, it); return nil }); err != nil {
 		return err
 	}
 	var b strings.Builder
-	writeStatus(&b, demoSource, "reports/2026/Q4 draft.pdf", items)
+	d.opts.Status(&b, demoSource, "reports/2026/Q4 draft.pdf", items)
 	for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
 		d.say("%s", line)
 	}
