@@ -84,15 +84,7 @@ func TestSandboxWritesItsEnvironmentAndStopsOnSignal(t *testing.T) {
 		resp.Body.Close()
 	}
 
-	cancel() // what SIGINT and SIGTERM do through signal.NotifyContext
-	select {
-	case code := <-done:
-		if code != exitOK {
-			t.Errorf("exit %d, want 0; stderr: %s", code, stderr())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the sandbox did not stop within 10s of its signal")
-	}
+	stopsOnSignal(t, cancel, done, stderr, "the sandbox")
 	if !strings.Contains(out.String(), "export AWS_ENDPOINT_URL_S3=") {
 		t.Errorf("stdout lacks the export lines: %q", out.String())
 	}
@@ -210,4 +202,19 @@ func readEnvFile(t *testing.T, path string, timeout time.Duration, stderr func()
 		return nil
 	})
 	return env
+}
+
+// stopsOnSignal cancels a running command's context, as SIGINT and SIGTERM
+// do through signal.NotifyContext, and fails unless it exits 0 within 10s.
+func stopsOnSignal(t *testing.T, cancel context.CancelFunc, done <-chan int, stderr func() string, what string) {
+	t.Helper()
+	cancel()
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Errorf("exit %d, want 0; stderr: %s", code, stderr())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s did not stop within 10s of its signal", what)
+	}
 }

@@ -63,15 +63,7 @@ func TestDemoKeepLeavesTheStackForTheCLI(t *testing.T) {
 		}
 	}
 
-	cancel() // what SIGINT and SIGTERM do through signal.NotifyContext
-	select {
-	case code := <-done:
-		if code != exitOK {
-			t.Errorf("exit %d, want 0; stderr: %s", code, stderr())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the kept demo did not stop within 10s of its signal")
-	}
+	stopsOnSignal(t, cancel, done, stderr, "the kept demo")
 	story := out.String()
 	for _, want := range []string{"Keep the sandbox running, with the stack replaudit-demo", ". " + envFile + "  # then: replaudit list --stack replaudit-demo"} {
 		if !strings.Contains(story, want) {
@@ -117,15 +109,7 @@ func TestSandboxStackDeclaresALedger(t *testing.T) {
 	if code := run(ctx, []string{"list", "--env-file", envFile, "--stack", "nope"}, &got, &gotErr); code != exitUsage {
 		t.Errorf("list --stack nope: exit %d, want %d; stderr %s", code, exitUsage, gotErr.String())
 	}
-	cancel()
-	select {
-	case code := <-done:
-		if code != exitOK {
-			t.Errorf("exit %d, want 0; stderr: %s", code, stderr())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the sandbox did not stop within 10s of its signal")
-	}
+	stopsOnSignal(t, cancel, done, stderr, "the sandbox")
 }
 
 func TestSandboxStackNeedsDynamoDB(t *testing.T) {
