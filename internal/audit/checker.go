@@ -658,7 +658,18 @@ func (v *version) rule(dest, id string) replication.Rule {
 // Recheck checks a recorded finding again, for the sweeper: the replica in
 // its destination, then, if it is still missing, the source, and the other
 // destinations only when the source's status could be about any of them.
+// A finding of a rule the stack no longer audits is closed NOT_REPLICATED,
+// without a call.
 func (c *Checker) Recheck(ctx context.Context, f Finding) (Finding, error) {
+	if f.RuleID != "" && !c.Audited(f.RuleID) {
+		// The stack no longer owns the rule: its source or destination left
+		// the stack, which removed the rule from the bucket. Nothing will
+		// replicate the version for it, and the stack may no longer read
+		// it: the item is closed, without a call.
+		f.Verdict, f.CheckedAt = NotReplicated, c.opts.Clock()
+		f.Detail = "Rule " + f.RuleID + " is no longer one this stack audits (its source or destination left the stack): the version is not checked again."
+		return f, nil
+	}
 	s := Subject{Bucket: f.Bucket, Key: f.Key, VersionID: f.VersionID, Size: f.Size, ETag: f.ETag, EventTime: f.EventTime, EventTimeClamped: f.EventTimeClamped}
 	if f.DeleteMarker {
 		fs, err := c.checkDeleteMarker(ctx, s, f.Destination)

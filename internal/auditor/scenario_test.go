@@ -365,6 +365,49 @@ func TestAFailedReplicaThatIsRedrivenIsResolved(t *testing.T) {
 	}
 }
 
+// TestAnIncidentOfARuleTheStackNoLongerAuditsIsClosed: when a source
+// leaves the stack (an AdditionalSources entry removed), its rule goes,
+// and so does the stack's leave to read it. Its open incidents are closed
+// at their next check, NOT_REPLICATED with one resolved notice, rather
+// than checked again until the ledger expires them.
+func TestAnIncidentOfARuleTheStackNoLongerAuditsIsClosed(t *testing.T) {
+	st := newStack(t, stackOptions{stormLimit: 20, rules: dests("dst"), ruleIDs: []string{plane.RuleID("dst")}})
+	st.run(t)
+	_ = st.Sandbox.InjectFault(sandbox.Fault{Bucket: "dst", Kind: sandbox.FaultDeny})
+	v := st.put(t, "k", "x")
+	st.waitItem(t, "k", v, "dst", "FAILED and paged", func(it ledger.Item) bool { return it.Verdict == audit.Failed && it.Alert == incident.Sent })
+	st.Sandbox.ClearFaults("")
+
+	// The stack's functions after the update: the rule is not theirs.
+	checker, err := env.Checker(st.Config, env.Config{RuleIDs: []string{plane.RuleID("elsewhere")}, CallTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw, err := sweep.New(sweep.Options{Checker: checker, Ledger: st.Ledger, Tracker: st.Tracker, Clock: st.clock.Now, Log: slog.New(slog.NewJSONHandler(st.logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Sandbox.ResetCalls()
+	for i := 0; i < 30 && st.item(t, "k", v, "dst").Alert != incident.Resolved; i++ {
+		st.clock.Advance(10 * time.Minute)
+		if _, err := sw.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	it := st.item(t, "k", v, "dst")
+	if it.Verdict != audit.NotReplicated || it.Alert != incident.Resolved || it.Attn != "" || !strings.Contains(it.Detail, "no longer one this stack audits") {
+		t.Errorf("got %s alert %q attention %q detail %q; want NOT_REPLICATED, RESOLVED, out of the index, saying why", it.Verdict, it.Alert, it.Attn, it.Detail)
+	}
+	if a := st.alerts("RESOLVED"); len(a) != 1 {
+		t.Errorf("%d resolved notices, want one", len(a))
+	}
+	for _, c := range st.Sandbox.Calls() {
+		if c.Service == "s3" && c.Resource == "dst" {
+			t.Errorf("the sweep read the destination of a rule it no longer audits: %+v", c)
+		}
+	}
+}
+
 func TestRedeliveredShuffledEventsAlertOncePerIncident(t *testing.T) {
 	st := newStack(t, stackOptions{stormLimit: 20, rules: dests("dst")})
 	_ = st.Sandbox.InjectFault(sandbox.Fault{Bucket: "dst", Kind: sandbox.FaultDeny})
