@@ -38,6 +38,8 @@ type ledgerFlags struct {
 	table, stack, region, profile, envFile string
 	// stackFromSamconfig: no flag named the stack; samconfig.toml did.
 	stackFromSamconfig bool
+	// outputs are the stack's, once open has read them.
+	outputs map[string]string
 }
 
 const defaultTable = "replaudit-ledger"
@@ -130,7 +132,7 @@ func (lf *ledgerFlags) open(ctx context.Context) (*ledger.Ledger, error) {
 		if err != nil {
 			return nil, err
 		}
-		lf.table = outputs["LedgerTableName"]
+		lf.table, lf.outputs = outputs["LedgerTableName"], outputs
 	}
 	db := dynamodb.NewFromConfig(cfg)
 	// A one-item Scan is what the auditors' read-only policy allows.

@@ -75,7 +75,8 @@ func seeded(t *testing.T, extra ...audit.Finding) string {
 	for _, f := range extra {
 		record(f, time.Minute)
 	}
-	sb.PutStack("replaudit", map[string]string{"LedgerTableName": "ledger", "AlertTopicArn": "arn:aws:sns:us-east-1:000000000000:alerts"})
+	sb.PutStack("replaudit", map[string]string{"LedgerTableName": "ledger", "AlertTopicArn": "arn:aws:sns:us-east-1:000000000000:alerts",
+		"PendingThresholdMinutes": "15"})
 	envFile := filepath.Join(t.TempDir(), "sandbox.env")
 	var b strings.Builder
 	for _, kv := range sb.Env() {
@@ -357,5 +358,26 @@ func TestListLimitAndProgress(t *testing.T) {
 	run(context.Background(), append([]string{"export", "--format", "jsonl"}, period...), &out, &errOut)
 	if got := errOut.String(); !strings.Contains(got, "day 7 of 7, 5 items") || !strings.Contains(got, "\r5 items, 1 FAILED") || !strings.HasSuffix(got, "\n") {
 		t.Errorf("export's progress on a terminal: got %q, want days done of 7 and the count", got)
+	}
+}
+
+// TestReportMeasuresAgainstTheStacksThreshold: with --stack, the report's
+// threshold is the stack's PendingThresholdMinutes output, unless
+// --threshold says otherwise.
+func TestReportMeasuresAgainstTheStacksThreshold(t *testing.T) {
+	envFile := seeded(t)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "verified within 15m0s "},                            // the stack's
+		{[]string{"--threshold", "10m"}, "verified within 10m0s "}, // the flag wins
+	} {
+		var out, errOut bytes.Buffer
+		args := append([]string{"report", "--env-file", envFile, "--stack", "replaudit", "--since", "2026-11-19T00:00:00Z", "--until", "2026-11-26T00:00:00Z"}, c.args...)
+		run(context.Background(), args, &out, &errOut)
+		if !strings.Contains(out.String(), c.want) {
+			t.Errorf("%v: the report does not say %q:\n%s%s", c.args, c.want, out.String(), errOut.String())
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/replaudit/replaudit/internal/audit"
@@ -27,7 +28,7 @@ var reportCommand = command{
 		lf.register(fs)
 		since := fs.String("since", "30d", "from this time: RFC 3339, a date, or back from now (24h, 30d)")
 		until := fs.String("until", "", "up to this time (default: now)")
-		threshold := fs.Duration("threshold", 30*time.Minute, "the replication threshold to report against (the stack's PendingThresholdMinutes)")
+		threshold := fs.Duration("threshold", 30*time.Minute, "the replication threshold to report against (default: the stack's PendingThresholdMinutes output, with --stack; else 30m)")
 		htmlOut := fs.String("html", "", "also write the report as one self-contained HTML `FILE`")
 		format := fs.String("format", "text", "text or json (HTML goes to a file, with --html)")
 		return func(ctx context.Context, stdout, stderr io.Writer) error {
@@ -47,6 +48,11 @@ var reportCommand = command{
 			l, err := lf.open(ctx)
 			if err != nil {
 				return err
+			}
+			if !given(fs, "threshold") {
+				if *threshold, err = stackThreshold(lf.outputs, *threshold); err != nil {
+					return err
+				}
 			}
 			r, err := report.Compute(ctx, l, f.Since, f.Until, *threshold, time.Now())
 			if err != nil {
@@ -146,4 +152,26 @@ func writeReportJSON(w io.Writer, r *report.Report) error {
 	}
 	_, err = fmt.Fprintf(w, "%s\n", js)
 	return err
+}
+
+// given reports whether the command line set a flag.
+func given(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// stackThreshold is the threshold the stack audits against: its
+// PendingThresholdMinutes output, or def when it has none (an older stack,
+// or no --stack).
+func stackThreshold(outputs map[string]string, def time.Duration) (time.Duration, error) {
+	v, ok := outputs["PendingThresholdMinutes"]
+	if !ok {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("the stack's PendingThresholdMinutes output %q is not a positive number of minutes", v)
+	}
+	return time.Duration(n) * time.Minute, nil
 }

@@ -2,6 +2,8 @@ package demo
 
 import (
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/replaudit/replaudit/internal/plane"
 	"github.com/replaudit/replaudit/internal/sandbox"
@@ -26,6 +28,9 @@ func DeclareStack(sb *sandbox.Sandbox, name string, p *plane.Plane, setup map[st
 	}
 	if setup != nil {
 		outputs["ReplicationRoleArn"] = demoRole
+	}
+	if m := int(p.Options.Config.PendingThreshold / time.Minute); m > 0 {
+		outputs["PendingThresholdMinutes"] = strconv.Itoa(m)
 	}
 	sb.PutStack(name, outputs)
 }

@@ -585,3 +585,12 @@ func TestAnExistingReplicationRoleIsAdoptedNotCreated(t *testing.T) {
 		})
 	}
 }
+
+// TestTheReportFindsTheStacksThreshold: replaudit report --stack measures
+// against the threshold the stack alerts on, read from this output.
+func TestTheReportFindsTheStacksThreshold(t *testing.T) {
+	out, _ := load(t).Outputs["PendingThresholdMinutes"].(map[string]any)
+	if fmt.Sprint(out["Value"]) != "PendingThresholdMinutes" {
+		t.Errorf("the PendingThresholdMinutes output: %v", out)
+	}
+}
