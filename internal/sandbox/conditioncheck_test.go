@@ -3,7 +3,12 @@ package sandbox_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -93,5 +98,48 @@ func TestConditionCheckFailureReturnsTheOldItem(t *testing.T) {
 				t.Errorf("without the parameter: got %v with item %+v, want the exception without an item", err, cond.Item)
 			}
 		})
+	}
+}
+
+// TestACallItsCallerAbandonsLeavesDynamoDBUp: callers that give up on a
+// DynamoDB call, during its upload or while it is served (a timeout, a
+// stopped process), do not take the sandbox's DynamoDB down with them:
+// dynalite exits on a request aborted while it reads it.
+func TestACallItsCallerAbandonsLeavesDynamoDBUp(t *testing.T) {
+	sandboxtest.Need(t, sandboxtest.Dynalite)
+	e := start(t, sandbox.Options{DynamoDB: true})
+	db := dynamoClient(t, e.sb, 1)
+	createTable(t, db, "abandoned", true)
+	host := strings.TrimPrefix(e.sb.Endpoint(), "http://")
+	body := `{"TableName":"abandoned","Item":{"pk":{"S":"a"},"sk":{"N":"1"},"body":{"S":"` + strings.Repeat("x", 100_000) + `"}}}`
+	for i := range 20 {
+		conn, err := net.Dial("tcp", host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Half the body, then the caller is gone.
+		fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: %s\r\nX-Amz-Target: DynamoDB_20120810.PutItem\r\nContent-Type: application/x-amz-json-1.0\r\n"+
+			"Authorization: AWS4-HMAC-SHA256 Credential=%s/20261130/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Length: %d\r\n\r\n",
+			host, sandbox.AccessKeyID, len(body))
+		_, _ = conn.Write([]byte(body[:len(body)/2+i]))
+		conn.Close()
+	}
+	var wg sync.WaitGroup
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i%4)*time.Millisecond)
+			defer cancel()
+			_, _ = db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("abandoned"), Item: map[string]ddbtypes.AttributeValue{
+				"pk": str(fmt.Sprint(i)), "sk": &ddbtypes.AttributeValueMemberN{Value: "1"}, "body": str(body)}})
+		}()
+	}
+	wg.Wait()
+	// dynalite exits a moment after the abort, when it does; a dead one
+	// refuses every retry.
+	time.Sleep(100 * time.Millisecond)
+	if _, err := dynamoClient(t, e.sb, 5).DescribeTable(context.Background(), &dynamodb.DescribeTableInput{TableName: aws.String("abandoned")}); err != nil {
+		t.Fatalf("after abandoned calls, DynamoDB answers: %v", err)
 	}
 }

@@ -59,12 +59,61 @@ func FindDynalite() (string, error) {
 
 // dynalite is a child dynalite process, in memory, on a loopback port.
 type dynalite struct {
-	cmd  *exec.Cmd
-	url  *url.URL
-	done chan struct{}
+	cmd    *exec.Cmd
+	url    *url.URL
+	done   chan struct{}
+	stderr *lockedBuffer
+	exit   error // how the process ended, once done is closed
+}
+
+// lockedBuffer is dynalite's stderr, written by the process's copier and
+// read when it exits.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// exited says why dynalite is gone, or "" while it runs: the error a call
+// then gets names the cause rather than a refused connection alone.
+func (d *dynalite) exited() string {
+	select {
+	case <-d.done:
+	default:
+		return ""
+	}
+	tail := strings.TrimSpace(d.stderr.String())
+	if len(tail) > 2000 {
+		tail = "…" + tail[len(tail)-2000:]
+	}
+	return fmt.Sprintf("dynalite exited (%v): %s", d.exit, tail)
 }
 
 func startDynalite(ctx context.Context) (*dynalite, error) {
+	// The port is free when chosen, but another process may take it before
+	// dynalite binds it: then dynalite exits at start, and another is tried.
+	var err error
+	for try := 0; try < 3; try++ {
+		var d *dynalite
+		if d, err = startDynaliteOnce(ctx); err == nil || !strings.Contains(err.Error(), "EADDRINUSE") {
+			return d, err
+		}
+	}
+	return nil, err
+}
+
+func startDynaliteOnce(ctx context.Context) (*dynalite, error) {
 	cli, err := FindDynalite()
 	if err != nil {
 		return nil, err
@@ -86,12 +135,12 @@ func startDynalite(ctx context.Context) (*dynalite, error) {
 	if err != nil {
 		return nil, err
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start dynalite: %w", err)
 	}
-	d := &dynalite{cmd: cmd, done: make(chan struct{})}
+	d := &dynalite{cmd: cmd, done: make(chan struct{}), stderr: stderr}
 	d.url, _ = url.Parse(fmt.Sprintf("http://127.0.0.1:%d", port))
 	ready := make(chan struct{})
 	go func() {
@@ -104,7 +153,7 @@ func startDynalite(ctx context.Context) (*dynalite, error) {
 		}
 		_, _ = io.Copy(io.Discard, out)
 	}()
-	go func() { _ = cmd.Wait(); close(d.done) }()
+	go func() { d.exit = cmd.Wait(); close(d.done) }()
 	select {
 	case <-ready:
 		return d, nil
@@ -137,14 +186,35 @@ func (d *dynalite) stop() {
 // 4.0.0 lacks: the old item on a failed condition check (see oldItems).
 func (sb *Sandbox) dynamoProxy(d *dynalite) http.Handler {
 	proxy := httputil.NewSingleHostReverseProxy(d.url)
+	// A connection to dynalite per call: one its Transport closes early (an
+	// answer its caller stopped reading) is never the one dynalite is
+	// reading the next call from, which would abort that call, and dynalite
+	// exits on an aborted request.
+	proxy.Transport = &http.Transport{DisableKeepAlives: true}
 	proxy.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
-		sb.writeServiceError(w, r, "dynamodb", http.StatusInternalServerError, "InternalServerError", err.Error())
+		msg := err.Error()
+		if why := d.exited(); why != "" {
+			msg += "; " + why
+		}
+		sb.writeServiceError(w, r, "dynamodb", http.StatusInternalServerError, "InternalServerError", msg)
 	}
 	old := newOldItems(d)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, op, _ := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
 		var req writeRequest
-		_ = json.Unmarshal(bufferBody(r), &req)
+		body := bufferBody(r)
+		if r.ContentLength >= 0 && int64(len(body)) != r.ContentLength {
+			// The caller went away during its upload: DynamoDB never got
+			// the call. Passing on the part that came would make dynalite,
+			// which exits on a request aborted while it reads it, fail.
+			sb.writeServiceError(w, r, "dynamodb", http.StatusBadRequest, "SerializationException", "the request's body ended early")
+			return
+		}
+		_ = json.Unmarshal(body, &req)
+		// A call that reached DynamoDB completes there, whether or not its
+		// caller waits for the answer, as on AWS, and dynalite is never
+		// aborted mid-request.
+		r = r.WithContext(context.WithoutCancel(r.Context()))
 		switch op {
 		case "CreateTable", "DeleteTable":
 			old.forget(req.TableName)
