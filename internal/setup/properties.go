@@ -303,24 +303,34 @@ func ParseProperties(raw map[string]any) (Properties, error) {
 	return out, nil
 }
 
-func (p *parser) tags(v any) map[string]string {
-	if v == nil {
-		return nil
-	}
+// object reads a property that is a map, as a map or as the JSON of one in
+// a string (CloudFormation sends every value as a string): nil for absent
+// or empty, and a failure saying must when it is neither.
+func (p *parser) object(v any, must string) map[string]any {
 	if s, ok := v.(string); ok {
 		if strings.TrimSpace(s) == "" {
 			return nil
 		}
 		var m map[string]any
 		if err := json.Unmarshal([]byte(s), &m); err != nil {
-			p.fail("Tags must be a map of tag keys to values, not %s.", describe(v))
+			p.fail("%s, not %s.", must, describe(v))
 			return nil
 		}
 		v = m
 	}
+	if v == nil {
+		return nil
+	}
 	m, ok := v.(map[string]any)
 	if !ok {
-		p.fail("Tags must be a map of tag keys to values, not %s.", describe(v))
+		p.fail("%s, not %s.", must, describe(v))
+	}
+	return m
+}
+
+func (p *parser) tags(v any) map[string]string {
+	m := p.object(v, "Tags must be a map of tag keys to values")
+	if m == nil {
 		return nil
 	}
 	out := make(map[string]string, len(m))
@@ -345,23 +355,8 @@ func (p *parser) tags(v any) map[string]string {
 
 // inventory reads the Inventory property: absent or empty is none.
 func (p *parser) inventory(v any) *Inventory {
-	if s, ok := v.(string); ok {
-		if strings.TrimSpace(s) == "" {
-			return nil
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(s), &m); err != nil {
-			p.fail("Inventory must be a map with a Bucket, not %s.", describe(v))
-			return nil
-		}
-		v = m
-	}
-	if v == nil {
-		return nil
-	}
-	raw, ok := v.(map[string]any)
-	if !ok {
-		p.fail("Inventory must be a map with a Bucket, not %s.", describe(v))
+	raw := p.object(v, "Inventory must be a map with a Bucket")
+	if raw == nil {
 		return nil
 	}
 	var unknown []string
