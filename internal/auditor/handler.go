@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -95,6 +96,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		ctx, cancel = context.WithDeadline(ctx, d.Add(-min(time.Second, time.Until(d)/10)))
 		defer cancel()
 	}
+	batch := h.opts.Tracker.Ledger().NewBatch(true)
 	for _, m := range ev.Records {
 		sem <- struct{}{}
 		if !stopAt.IsZero() && time.Now().After(stopAt) {
@@ -105,13 +107,26 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			if err := h.message(ctx, m, tally); err != nil {
+			if err := h.message(ledger.WithBatch(ctx, batch, m.MessageId), m, tally); err != nil {
 				h.opts.Log.Error("message failed; SQS delivers it again", "messageId", m.MessageId, "error", err)
 				fail(m.MessageId)
 			}
 		})
 	}
 	wg.Wait()
+	// The batch's verdict changes go into the rollups in one add per day,
+	// source and destination. A message whose add did not apply is
+	// delivered again, and its item's change is added then.
+	unapplied, err := batch.Flush(ctx)
+	if err != nil {
+		h.opts.Log.Warn("rollup adds did not apply; SQS delivers their messages again", "messages", len(unapplied), "error", err)
+		tally.Count("RollupUnapplied", float64(len(unapplied)))
+	}
+	for _, id := range unapplied {
+		if !slices.ContainsFunc(failures, func(f events.SQSBatchItemFailure) bool { return f.ItemIdentifier == id }) {
+			failures = append(failures, events.SQSBatchItemFailure{ItemIdentifier: id})
+		}
+	}
 	if n := tally.Get("Deferred"); n > 0 {
 		h.opts.Log.Warn("messages not started before the deadline; SQS delivers them again", "count", n)
 	}

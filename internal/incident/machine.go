@@ -12,14 +12,14 @@ import (
 // The states of an item's incident (ledger.Item.Alert). The table in the
 // package documentation gives every transition.
 const (
-	None       = ""            // no incident
-	Due        = "DUE"         // a page is owed, from DueAt
-	Sending    = "SENDING"     // a sender holds the claim until ClaimedAt+Lease
-	Sent       = "SENT"        // on-call was paged; open until the problem ends
-	Held       = "HELD"        // counted in a storm digest instead; open until the problem ends
-	ResolveDue = "RESOLVE_DUE" // over; a resolved notice is owed
-	Resolving  = "RESOLVING"   // a sender holds the claim on the resolved notice
-	Resolved   = "RESOLVED"    // over, and on-call told (or never paged)
+	None       = ""                     // no incident
+	Due        = ledger.AlertDue        // a page is owed, from DueAt
+	Sending    = ledger.AlertSending    // a sender holds the claim until ClaimedAt+Lease
+	Sent       = ledger.AlertSent       // on-call was paged; open until the problem ends
+	Held       = ledger.AlertHeld       // counted in a storm digest instead; open until the problem ends
+	ResolveDue = ledger.AlertResolveDue // over; a resolved notice is owed
+	Resolving  = ledger.AlertResolving  // a sender holds the claim on the resolved notice
+	Resolved   = ledger.AlertResolved   // over, and on-call told (or never paged)
 
 	// legacyDigested is the first release's state for an alert counted in
 	// a digest; it is read as HELD, in a window whose items it does not

@@ -69,6 +69,9 @@ func New(o Options, optFns ...func(*Options)) (*Tracker, error) {
 
 func (t *Tracker) now() time.Time { return t.opts.Clock().UTC() }
 
+// Ledger is the ledger the tracker writes.
+func (t *Tracker) Ledger() *ledger.Ledger { return t.opts.Ledger }
+
 // Policy returns the times the tracker runs on.
 func (t *Tracker) Policy() Policy { return t.opts.Policy }
 

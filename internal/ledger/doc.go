@@ -11,4 +11,48 @@
 // of the items that need attention, sorted by when they next do (for the
 // sweeper), and a day-and-shard index of every item (for auditors'
 // queries over a period).
+//
+// # Rollups
+//
+// Reports read rollups, not items: for each day, source and destination,
+// the counters every item counts in (Contribution: checks, verdicts,
+// reasons, a lag histogram, incidents). Each writer (a batch in flight:
+// an SQS batch, a sweep, one CLI write) adds to its own rollup item, in
+// its own sequence: one UpdateItem per batch and key, conditional on the
+// sequence, so a retry after a lost answer never adds twice.
+//
+// An item's write says what the rollups owe for it, in the same
+// conditional write: its counters now (rc), those counted before (rp),
+// and the batch that owes the difference (rb, "writer:seq"). So a change
+// is owed by exactly the write that made it, and a batch's add may stop
+// anywhere without losing or doubling a count:
+//
+//	state of the owing batch   what the rollups count   who finds out
+//	------------------------   ----------------------   -------------------------------------------
+//	not added yet, running     rp (rc once it adds)     its own Flush
+//	added (seq >= its seq)     rc                       anyone reading the rollup item
+//	fenced (in its fenced set) rp, for good             its Flush fails: ErrFenced
+//	stopped, never added       rp                       the next writer of the item, which fences it
+//
+// Transitions, each one call:
+//
+//	write item (Change)      the item owes rc-rp to this batch; the batch adds it in memory
+//	Flush: add               seq := batch seq; the counters move by the batch's sum; if the
+//	                         answer is lost, the retry fails its condition and the token says
+//	                         it applied
+//	settle (another writer)  reads the rollup item: added, fenced, or neither; neither is
+//	                         fenced (ADD fenced, only while seq < the batch's), then rp counts
+//	                         and this writer owes rc-rp itself, writing the item again if it
+//	                         had nothing else to write
+//
+// Whoever writes the item next settles it first, so what stops is always
+// found: an SQS batch's messages come again when it stops or its add
+// fails (the auditor returns them as failures), and an item written by a
+// batch nothing delivers again (a sweep, the CLI) stays in the attention
+// index until the batch added (then it is taken out) or until a sweep,
+// 16 minutes on, settles it. A writer whose batch failed to add is not
+// used again, so "seq >= its seq" always means added. Items written before
+// rollups existed count in base rollups that `replaudit rollup rebuild`
+// writes (BaseOf, Rebuild), and keep what they counted there (rb0) when
+// they next change.
 package ledger

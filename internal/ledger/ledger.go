@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"regexp"
 	"slices"
 	"strings"
@@ -26,6 +27,7 @@ type DynamoDB interface {
 	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	BatchGetItem(context.Context, *dynamodb.BatchGetItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 }
 
@@ -58,7 +60,8 @@ type Options struct {
 // Ledger is the durable record of what was verified, when, and with what
 // evidence: one item per object version and destination.
 type Ledger struct {
-	opts Options
+	opts    Options
+	writers writers
 }
 
 // New returns a Ledger on a table.
@@ -206,6 +209,15 @@ type Item struct {
 	// last write, so a writer whose answer was lost knows its write landed.
 	Rev     int64  `dynamodbav:"rev,omitempty"`
 	WriteID string `dynamodbav:"wid,omitempty"`
+
+	// What the rollups count for the item (see Batch): its counters
+	// (RollCells), those counted before the change a batch owes
+	// (RollPrev), that batch (RollBatch, "writer:seq"), and for an item
+	// written before rollups, what `rollup rebuild` counts (RollBase).
+	RollCells string `dynamodbav:"rc,omitempty"`
+	RollPrev  string `dynamodbav:"rp,omitempty"`
+	RollBatch string `dynamodbav:"rb,omitempty"`
+	RollBase  string `dynamodbav:"rb0,omitempty"`
 
 	// Set on storm windows (IsWindow) only: the state of the window's digest.
 	Digest string `dynamodbav:"digest,omitempty"`
@@ -400,22 +412,61 @@ type Mutation func(cur *Item) (next Item, write bool, err error)
 // the item is (nil: no item yet); on a conflict, fn runs again on the item
 // as it is, so every change is computed from the state it replaces. It
 // returns the item as written, or as it is when fn had nothing to write.
+//
+// An object version's write also adds its change to the rollups, through
+// the batch ctx carries (WithBatch), or else a batch of its own flushed
+// at once. An item whose last change a stopped batch never added is
+// written again, as it is, for this batch to add it (wrote stays false).
 func (l *Ledger) Change(ctx context.Context, k Key, guess *Item, fn Mutation) (Item, bool, error) {
+	b, tag := batchOf(ctx)
+	if b == nil && IsObject(k) {
+		b = l.NewBatch(false)
+		defer func() {
+			if _, err := b.Flush(ctx); err != nil {
+				slog.Default().Warn("a rollup add did not apply; the item stays due until a sweep settles it", "pk", k.PK, "sk", k.SK, "error", err)
+			}
+		}()
+	}
 	cur := guess
 	for range 8 {
 		next, write, err := fn(cur)
-		if err != nil || !write {
+		if err != nil || (!write && !IsObject(k)) {
 			if cur == nil {
 				return Item{}, false, err
 			}
 			return *cur, false, err
 		}
+		var adds map[string]int64
+		if IsObject(k) {
+			counted, mine, err := b.counted(ctx, cur)
+			if err != nil {
+				return Item{}, false, err
+			}
+			if !write {
+				if cur == nil || mine || joinCells(Contribution(*cur)) == counted {
+					if cur == nil {
+						return Item{}, false, nil
+					}
+					return *cur, false, nil
+				}
+				next = *cur // a stopped batch never added its change: add it now
+			}
+			next.Key = k
+			adds = b.stamp(&next, cur, counted, mine)
+		}
 		next.Key = k
+		owes := len(adds) > 0 || next.RollBatch != ""
 		written, current, err := l.put(ctx, next, cur)
 		if err == nil {
-			return written, true, nil
+			if owes {
+				b.add(written, adds, tag)
+			}
+			return written, write, nil
 		}
 		if !errors.Is(err, errConflict) {
+			if owes {
+				b.breaks(rollKeyOf(next), tag) // it may have landed
+			}
 			return Item{}, false, err
 		}
 		cur = current

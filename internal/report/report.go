@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/replaudit/replaudit/internal/audit"
-	"github.com/replaudit/replaudit/internal/incident"
 	"github.com/replaudit/replaudit/internal/ledger"
 	"github.com/replaudit/replaudit/internal/reconcile"
 )
@@ -65,6 +65,13 @@ type Report struct {
 	OpenIncidents     int // alerted, not resolved
 	ResolvedIncidents int
 	LongestPending    *ledger.Item
+
+	// FromRollups: the figures come from the rollups, the percentiles and
+	// the longest lag as bucket bounds, between the Floor and the figure
+	// (0: beyond the last bound, past the Floor).
+	FromRollups                               bool
+	P50Floor, P95Floor, P99Floor, MaxLagFloor time.Duration
+	lagHist                                   []int64
 
 	Histogram []Bucket
 	Daily     []Day
@@ -158,6 +165,15 @@ func (r *Report) lags(sep string) string {
 	if r.Measured == 0 {
 		return "no objects verified"
 	}
+	if r.FromRollups {
+		b := func(upper, lower time.Duration) string {
+			if upper == 0 {
+				return "over " + round(lower)
+			}
+			return round(lower) + "–" + round(upper)
+		}
+		return strings.Join([]string{"p50 " + b(r.P50, r.P50Floor), "p95 " + b(r.P95, r.P95Floor), "p99 " + b(r.P99, r.P99Floor), "max " + b(r.MaxLag, r.MaxLagFloor)}, sep)
+	}
 	return strings.Join([]string{"p50 " + round(r.P50), "p95 " + round(r.P95), "p99 " + round(r.P99), "max " + round(r.MaxLag)}, sep)
 }
 
@@ -178,101 +194,87 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 	return sorted[max(rank, 1)-1]
 }
 
-// Compute reads the period once, in bounded memory but for the lags of
-// verified items, and works out the figures.
+// Compute reads every item of the period once, in bounded memory but for
+// the lags of verified items, and works out the figures: exact, for small
+// periods and for checking the rollups (replaudit report --exact).
 func Compute(ctx context.Context, l Ledger, since, until time.Time, threshold time.Duration, now time.Time) (*Report, error) {
-	r := &Report{Since: since, Until: until, Threshold: threshold, Generated: now,
-		Verdicts: map[audit.Verdict]int{}, FailuresByReason: map[string]int{}}
-	r.Histogram = []Bucket{{"≤ 1 min", time.Minute, 0}, {"1–5 min", 5 * time.Minute, 0}, {"5–15 min", 15 * time.Minute, 0},
-		{"15–60 min", time.Hour, 0}, {"1–6 h", 6 * time.Hour, 0}, {"> 6 h", 0, 0}}
+	r := newReport(since, until, threshold, now)
+	c := newCounts()
 	objects := map[string]bool{}
-	daily := map[string]*Day{}
 	var lags []time.Duration
 	err := l.Period(ctx, since, until, func(it ledger.Item) error {
-		if ledger.IsConfig(it) {
-			r.Changes = append(r.Changes, Change{At: it.EventTime, Bucket: it.Bucket, RequestType: it.RequestType, Status: it.Status, Rules: it.RuleIDs})
+		if r.evidence(it) || !ledger.IsObject(it.Key) {
 			return nil
 		}
-		if ledger.IsRun(it) {
-			r.coverage(it)
-			return nil
-		}
-		if ledger.IsWindow(it) || ledger.IsBlind(it) {
-			return nil
-		}
-		r.Checks++
+		c.add(ledger.RollKeyOf(it), ledger.Contribution(it), 1)
 		objects[it.Bucket+"\x00"+it.ObjectKey+"\x00"+it.VersionID] = true
-		r.Verdicts[it.Verdict]++
-		d := it.EventTime.UTC().Format(time.DateOnly)
-		if daily[d] == nil {
-			daily[d] = &Day{Date: d}
-		}
-		if it.Verdict == audit.Verified {
-			daily[d].Verified++
-		} else {
-			daily[d].NotVerified++
-		}
-		switch {
-		case it.Verdict == audit.Pending && until.Sub(it.EventTime) < threshold:
-			r.InFlight++
-		case expected(it.Verdict):
-			r.Expected++
-		}
-		switch it.Alert {
-		case incident.Due, incident.Sending, incident.Sent, incident.Held:
-			r.OpenIncidents++
-		case incident.ResolveDue, incident.Resolving, incident.Resolved:
-			r.ResolvedIncidents++
-		}
-		switch it.Verdict {
-		case audit.Verified:
-			if it.LagSeconds != nil {
-				lag := time.Duration(*it.LagSeconds * float64(time.Second))
-				lags = append(lags, lag)
-				if lag <= threshold {
-					r.WithinThreshold++
-				}
-				if lag <= 15*time.Minute {
-					r.Within15Minutes++
-				}
-				for i := range r.Histogram {
-					if r.Histogram[i].Upto == 0 || lag <= r.Histogram[i].Upto {
-						r.Histogram[i].Count++
-						break
-					}
-				}
-			}
-		case audit.Failed:
-			reason := it.FailureReason
-			if reason == "" {
-				reason = "(no reason reported)"
-			}
-			r.FailuresByReason[reason]++
-		case audit.Missing, audit.Diverged:
-			r.FailuresByReason[string(it.Verdict)]++
-		case audit.Pending:
-			if r.LongestPending == nil || it.EventTime.Before(r.LongestPending.EventTime) {
-				cp := it
-				r.LongestPending = &cp
-			}
+		r.pending(it)
+		if it.Verdict == audit.Verified && it.LagSeconds != nil {
+			lags = append(lags, time.Duration(*it.LagSeconds*float64(time.Second)))
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read the ledger: %w", err)
 	}
+	r.figures(c)
 	r.Objects = len(objects)
-	r.Measured = len(lags)
-	sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
+	// The lags themselves give exact shares and percentiles.
+	slices.Sort(lags)
+	r.WithinThreshold, r.Within15Minutes = 0, 0
+	for _, lag := range lags {
+		if lag <= threshold {
+			r.WithinThreshold++
+		}
+		if lag <= 15*time.Minute {
+			r.Within15Minutes++
+		}
+	}
 	r.P50, r.P95, r.P99 = percentile(lags, 50), percentile(lags, 95), percentile(lags, 99)
 	if len(lags) > 0 {
 		r.MaxLag = lags[len(lags)-1]
 	}
-	for _, d := range daily {
-		r.Daily = append(r.Daily, *d)
+	r.sort()
+	return r, nil
+}
+
+func newReport(since, until time.Time, threshold time.Duration, now time.Time) *Report {
+	return &Report{Since: since, Until: until, Threshold: threshold, Generated: now,
+		Verdicts: map[audit.Verdict]int{}, FailuresByReason: map[string]int{}}
+}
+
+// evidence keeps a configuration change or a reconciliation run, and
+// reports whether the item was one (or another item that is no object
+// version).
+func (r *Report) evidence(it ledger.Item) bool {
+	switch {
+	case ledger.IsConfig(it):
+		r.Changes = append(r.Changes, Change{At: it.EventTime, Bucket: it.Bucket, RequestType: it.RequestType, Status: it.Status, Rules: it.RuleIDs})
+	case ledger.IsRun(it):
+		r.coverage(it)
+	default:
+		return false
 	}
+	return true
+}
+
+// pending counts a PENDING item still in flight at the period's end, and
+// keeps the longest pending.
+func (r *Report) pending(it ledger.Item) {
+	if it.Verdict != audit.Pending {
+		return
+	}
+	if r.Until.Sub(it.EventTime) < r.Threshold {
+		r.InFlight++
+	}
+	if r.LongestPending == nil || it.EventTime.Before(r.LongestPending.EventTime) {
+		cp := it
+		r.LongestPending = &cp
+	}
+}
+
+func (r *Report) sort() {
 	sort.Slice(r.Daily, func(i, j int) bool { return r.Daily[i].Date < r.Daily[j].Date })
 	sort.Slice(r.Changes, func(i, j int) bool { return r.Changes[i].At.Before(r.Changes[j].At) })
 	sort.Slice(r.Coverage, func(i, j int) bool { return r.Coverage[i].Source < r.Coverage[j].Source })
-	return r, nil
 }

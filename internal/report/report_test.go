@@ -28,7 +28,7 @@ func (l items) Period(_ context.Context, since, until time.Time, fn func(ledger.
 }
 
 func item(key string, v audit.Verdict, at time.Time, lag time.Duration, alertState string) ledger.Item {
-	it := ledger.Item{Bucket: "b", ObjectKey: key, VersionID: "v", Destination: "d", Verdict: v, EventTime: at, Alert: alertState}
+	it := ledger.Item{Key: ledger.KeyOf("b", key, "v", "d"), Bucket: "b", ObjectKey: key, VersionID: "v", Destination: "d", Verdict: v, EventTime: at, Alert: alertState}
 	if v == audit.Verified {
 		s := lag.Seconds()
 		it.LagSeconds = &s

@@ -131,6 +131,16 @@ func (s *Sweeper) sweep(ctx context.Context) (Summary, error) {
 	// Each run starts at another shard: a backlog too big for one run is
 	// covered by the next ones, whatever shard it sits in.
 	first := int(now.Unix()/60) % ledger.Shards
+	// The run's verdict changes go into the rollups in one add per day,
+	// source and destination, at its end. Nothing delivers a sweep again,
+	// so an item whose add is owed stays due until a later sweep sees it
+	// added, or adds it itself.
+	batch := s.opts.Ledger.NewBatch(false)
+	defer func() {
+		if unapplied, err := batch.Flush(ctx); err != nil {
+			s.opts.Log.Warn("rollup adds did not apply; their items stay due and the next sweep adds them", "items", len(unapplied), "error", err)
+		}
+	}()
 	err := s.opts.Ledger.Due(ctx, first, now, func(it ledger.Item) error {
 		if !stopAt.IsZero() && time.Now().After(stopAt) || sum.Seen >= s.opts.MaxItems {
 			return errStop
@@ -141,7 +151,7 @@ func (s *Sweeper) sweep(ctx context.Context) (Summary, error) {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			out, rechecked, err := s.one(ctx, it)
+			out, rechecked, err := s.one(ledger.WithBatch(ctx, batch, it.PK+" "+it.SK), it)
 			out.Count(tally)
 			mu.Lock()
 			defer mu.Unlock()
@@ -182,7 +192,7 @@ func (s *Sweeper) sweep(ctx context.Context) (Summary, error) {
 	if err == nil && !sum.Left && (stopAt.IsZero() || time.Now().Before(stopAt)) {
 		// Time to spare: bring back incidents the first release left out
 		// of the index, a page of the table at a time.
-		if _, aerr := s.opts.Tracker.Adopt(ctx, 1000); aerr != nil {
+		if _, aerr := s.opts.Tracker.Adopt(ledger.WithBatch(ctx, batch, "adopt"), 1000); aerr != nil {
 			s.opts.Log.Warn("adopting the first release's incidents failed; the next run goes on", "error", aerr)
 		}
 	}
