@@ -274,7 +274,7 @@ func TestReportFormats(t *testing.T) {
 	env := seeded(t)
 	out.Reset()
 	code = run(context.Background(), []string{"report", "--env-file", env, "--since", "2026-11-19T00:00:00Z", "--until", "2026-11-26T00:00:00Z",
-		"--threshold", "10m", "--format", "json"}, &out, &errOut)
+		"--threshold", "10m", "--format", "json", "--exact"}, &out, &errOut)
 	var r struct {
 		Objects          int                   `json:"objects"`
 		Expected         int                   `json:"expected"`

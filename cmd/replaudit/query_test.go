@@ -235,7 +235,7 @@ func TestReportFiguresFromAKnownLedger(t *testing.T) {
 	htmlFile := filepath.Join(t.TempDir(), "report.html")
 	var out, errOut bytes.Buffer
 	code := run(context.Background(), []string{"report", "--env-file", env, "--since", "2026-11-19T00:00:00Z", "--until", "2026-11-26T00:00:00Z",
-		"--threshold", "10m", "--html", htmlFile}, &out, &errOut)
+		"--threshold", "10m", "--html", htmlFile, "--exact"}, &out, &errOut)
 	if code != exitFail {
 		t.Errorf("exit %d, want 1 (a FAILED item in the period); stderr %s", code, errOut.String())
 	}
@@ -379,5 +379,37 @@ func TestReportMeasuresAgainstTheStacksThreshold(t *testing.T) {
 		if !strings.Contains(out.String(), c.want) {
 			t.Errorf("%v: the report does not say %q:\n%s%s", c.args, c.want, out.String(), errOut.String())
 		}
+	}
+}
+
+func TestReportFromRollupsGivesTheSameFiguresWithLagsAsBounds(t *testing.T) {
+	env := seeded(t)
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"report", "--env-file", env, "--since", "2026-11-19T00:00:00Z", "--until", "2026-11-26T00:00:00Z",
+		"--threshold", "10m"}, &out, &errOut)
+	if code != exitFail {
+		t.Errorf("exit %d, want 1 (a FAILED item in the period); stderr %s", code, errOut.String())
+	}
+	text := strings.Join(strings.Fields(out.String()), " ")
+	// The same ledger as above: the counts are the same; the lags of 40s
+	// and 12m are given as their histogram buckets.
+	for _, want := range []string{
+		"read from                        rollups, whole UTC days",
+		"objects audited                  5 versions, 5 checks against destinations",
+		"expected to replicate            4 (and 0 still in flight at the end)",
+		"verified within 10m0s            1 (25.00%)",
+		"verified within 15 minutes       2 (50.00%)",
+		"p50 30s–1m0s, p95 11m0s–12m0s, p99 11m0s–12m0s, max 11m0s–12m0s",
+		"DstPutObjectNotPermitted  1",
+		"longest pending  s3://acme-data/=cmd|calc.csv (v4) to acme-dr",
+	} {
+		if want = strings.Join(strings.Fields(want), " "); !strings.Contains(text, want) {
+			t.Errorf("the report does not say %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	code = run(context.Background(), []string{"rollup", "check", "--env-file", env, "--since", "2026-11-19T00:00:00Z", "--until", "2026-11-26T00:00:00Z"}, &out, &errOut)
+	if code != exitOK || !strings.Contains(out.String(), "rollups agree with the 5 items of 2026-11-19 to 2026-11-25") {
+		t.Errorf("rollup check: exit %d %q %q, want 0 and agreement", code, out.String(), errOut.String())
 	}
 }

@@ -22,6 +22,7 @@ var reportCommand = command{
 	examples: `  replaudit report --since 30d
   replaudit report --since 30d --format json | jq .withinThreshold
   replaudit report --since 2026-10-01 --until 2026-11-01 --html october.html
+  replaudit report --since 2d --exact                  # every item read: exact lags
 `,
 	flags: func(fs *flag.FlagSet) func(context.Context, io.Writer, io.Writer) error {
 		var lf ledgerFlags
@@ -31,6 +32,7 @@ var reportCommand = command{
 		threshold := fs.Duration("threshold", 30*time.Minute, "the replication threshold to report against (default: the stack's PendingThresholdMinutes output, with --stack; else 30m)")
 		htmlOut := fs.String("html", "", "also write the report as one self-contained HTML `FILE`")
 		format := fs.String("format", "text", "text or json (HTML goes to a file, with --html)")
+		exact := fs.Bool("exact", false, "read every item of the period, not the rollups: exact percentiles and any period, at a read per item")
 		return func(ctx context.Context, stdout, stderr io.Writer) error {
 			if *format != "text" && *format != "json" {
 				return usageErrorf("report writes text or json, not %q (and HTML with --html FILE)", *format)
@@ -54,9 +56,18 @@ var reportCommand = command{
 					return err
 				}
 			}
-			r, err := report.Compute(ctx, l, f.Since, f.Until, *threshold, time.Now())
+			compute := report.FromRollups
+			if *exact {
+				compute = func(ctx context.Context, l report.Rolled, since, until time.Time, threshold time.Duration, now time.Time, _ ...string) (*report.Report, error) {
+					return report.Compute(ctx, l.(report.Ledger), since, until, threshold, now)
+				}
+			}
+			r, err := compute(ctx, l, f.Since, f.Until, *threshold, time.Now())
 			if err != nil {
 				return err
+			}
+			if len(r.Unrolled) > 0 {
+				fmt.Fprintf(stderr, "replaudit report: %d days hold items no rollup counts; run replaudit rollup rebuild --since %s, or report --exact\n", len(r.Unrolled), r.Unrolled[0])
 			}
 			write := r.Text
 			if *format == "json" {
@@ -101,7 +112,10 @@ type reportJSON struct {
 	WithinThreshold   int            `json:"withinThreshold"`
 	Within15Minutes   int            `json:"within15Minutes"`
 	Measured          int            `json:"measured"`
+	FromRollups       bool           `json:"fromRollups"`
 	LagSeconds        lagJSON        `json:"lagSeconds"`
+	LagSecondsFloor   *lagJSON       `json:"lagSecondsFloor,omitempty"`
+	Unrolled          []string       `json:"daysNotCounted,omitempty"`
 	FailuresByReason  map[string]int `json:"failuresByReason"`
 	OpenIncidents     int            `json:"openIncidents"`
 	ResolvedIncidents int            `json:"resolvedIncidents"`
@@ -129,11 +143,17 @@ func writeReportJSON(w io.Writer, r *report.Report) error {
 	out := reportJSON{Since: r.Since, Until: r.Until, Generated: r.Generated, ThresholdSeconds: r.Threshold.Seconds(),
 		Objects: r.Objects, Checks: r.Checks, Expected: r.Expected, InFlight: r.InFlight, Verdicts: map[string]int{},
 		WithinThreshold: r.WithinThreshold, Within15Minutes: r.Within15Minutes, Measured: r.Measured,
-		LagSeconds:       lagJSON{P50: r.P50.Seconds(), P95: r.P95.Seconds(), P99: r.P99.Seconds(), Max: r.MaxLag.Seconds()},
+		LagSeconds:  lagJSON{P50: r.P50.Seconds(), P95: r.P95.Seconds(), P99: r.P99.Seconds(), Max: r.MaxLag.Seconds()},
+		FromRollups: r.FromRollups, Unrolled: r.Unrolled,
 		FailuresByReason: map[string]int{}, OpenIncidents: r.OpenIncidents, ResolvedIncidents: r.ResolvedIncidents,
 		Changes: []changeJSON{}, Coverage: []string{}}
 	for v, n := range r.Verdicts {
 		out.Verdicts[string(v)] = n
+	}
+	if r.FromRollups {
+		// Lags are histogram buckets: each figure is the bucket's upper
+		// bound (0: beyond the last bound), the floor its lower one.
+		out.LagSecondsFloor = &lagJSON{P50: r.P50Floor.Seconds(), P95: r.P95Floor.Seconds(), P99: r.P99Floor.Seconds(), Max: r.MaxLagFloor.Seconds()}
 	}
 	maps.Copy(out.FailuresByReason, r.FailuresByReason)
 	if r.LongestPending != nil {

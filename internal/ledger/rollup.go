@@ -769,3 +769,22 @@ func (l *Ledger) Rebuild(ctx context.Context, since, until time.Time, dayDone fu
 	}
 	return nil
 }
+
+// DayHasItems reports whether the day index holds any item of a day: one
+// query of at most one item a shard. A report from rollups asks it of the
+// days it finds no rollup for, which only a ledger from before rollups
+// has.
+func (l *Ledger) DayHasItems(ctx context.Context, day time.Time) (bool, error) {
+	for s := range Shards {
+		out, err := l.opts.DB.Query(ctx, &dynamodb.QueryInput{TableName: aws.String(l.opts.Table), IndexName: aws.String(DayIndex),
+			KeyConditionExpression: aws.String("dayShard = :d"), Limit: aws.Int32(1), Select: types.SelectCount,
+			ExpressionAttributeValues: map[string]types.AttributeValue{":d": &types.AttributeValueMemberS{Value: fmt.Sprintf("%s#%02d", day.UTC().Format(time.DateOnly), s)}}})
+		if err != nil {
+			return false, fmt.Errorf("look for items of %s: %w", day.UTC().Format(time.DateOnly), err)
+		}
+		if out.Count > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
+}

@@ -25,8 +25,15 @@ func (r *Report) HTML(w io.Writer) error {
 		{"Expected to replicate", fmt.Sprintf("%d (and %d still in flight at the end)", r.Expected, r.InFlight)},
 		{"Verified within " + round(r.Threshold), r.ofExpected(r.WithinThreshold)},
 		{"Verified within 15 minutes", r.ofExpected(r.Within15Minutes)},
-		{"Time to verified, upper bounds", r.lags(" · ")},
+		{"Time to verified, " + r.lagKind(), r.lags(" · ")},
 		{"Incidents", fmt.Sprintf("%d open, %d resolved", r.OpenIncidents, r.ResolvedIncidents)},
+	}
+	if r.FromRollups {
+		summary = append(summary[:1], append([]row{{"Read from", "rollups, whole UTC days"}}, summary[1:]...)...)
+	}
+	if len(r.Unrolled) > 0 {
+		summary = append(summary, row{"NOT COUNTED", fmt.Sprintf("%d days hold items no rollup counts (%s): run replaudit rollup rebuild --since %s",
+			len(r.Unrolled), strings.Join(r.Unrolled, ", "), r.Unrolled[0])})
 	}
 	if lp := r.LongestPending; lp != nil {
 		summary = append(summary, row{"Longest pending", safetext.Line(fmt.Sprintf("s3://%s/%s (%s) to %s, written %s", lp.Bucket, lp.ObjectKey, lp.VersionID, lp.Destination, lp.EventTime.UTC().Format(time.RFC3339)))})

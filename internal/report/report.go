@@ -72,6 +72,9 @@ type Report struct {
 	FromRollups                               bool
 	P50Floor, P95Floor, P99Floor, MaxLagFloor time.Duration
 	lagHist                                   []int64
+	// Unrolled are the days whose items no rollup counts: written before
+	// rollups, until `replaudit rollup rebuild` runs.
+	Unrolled []string
 
 	Histogram []Bucket
 	Daily     []Day
@@ -175,6 +178,14 @@ func (r *Report) lags(sep string) string {
 		return strings.Join([]string{"p50 " + b(r.P50, r.P50Floor), "p95 " + b(r.P95, r.P95Floor), "p99 " + b(r.P99, r.P99Floor), "max " + b(r.MaxLag, r.MaxLagFloor)}, sep)
 	}
 	return strings.Join([]string{"p50 " + round(r.P50), "p95 " + round(r.P95), "p99 " + round(r.P99), "max " + round(r.MaxLag)}, sep)
+}
+
+// lagKind says what the lag figures are.
+func (r *Report) lagKind() string {
+	if r.FromRollups {
+		return "histogram buckets"
+	}
+	return "upper bounds"
 }
 
 func expected(v audit.Verdict) bool {

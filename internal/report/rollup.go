@@ -152,6 +152,7 @@ type Rolled interface {
 	Rollups(ctx context.Context, since, until time.Time, fn func(ledger.Rollup) error) error
 	Open(ctx context.Context, fn func(ledger.Item) error) error
 	Evidence(ctx context.Context, source string, since, until time.Time, fn func(ledger.Item) error) error
+	DayHasItems(ctx context.Context, day time.Time) (bool, error)
 }
 
 // FromRollups works out the period's figures from the rollups: its cost
@@ -173,15 +174,28 @@ func FromRollups(ctx context.Context, l Rolled, since, until time.Time, threshol
 	for _, s := range sources {
 		seen[s] = true
 	}
+	rolledDays := map[string]bool{}
 	err := l.Rollups(ctx, since, until, func(ru ledger.Rollup) error {
 		for cell, n := range ru.Counts {
 			c.add(ru.RollKey, []string{cell}, n)
 		}
-		seen[ru.Source] = true
+		seen[ru.Source], rolledDays[ru.Day] = true, true
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	for day := since; day.Before(until); day = day.Add(24 * time.Hour) {
+		if rolledDays[day.Format(time.DateOnly)] {
+			continue
+		}
+		has, err := l.DayHasItems(ctx, day)
+		if err != nil {
+			return nil, err
+		}
+		if has {
+			r.Unrolled = append(r.Unrolled, day.Format(time.DateOnly))
+		}
 	}
 	err = l.Open(ctx, func(it ledger.Item) error {
 		if ledger.IsObject(it.Key) && !it.EventTime.Before(since) && it.EventTime.Before(until) {

@@ -39,12 +39,18 @@ func (r *Report) Text(w io.Writer) error {
 	}
 	p("replaudit compliance report")
 	p("period\t%s to %s", r.Since.UTC().Format(time.RFC3339), r.Until.UTC().Format(time.RFC3339))
+	if r.FromRollups {
+		p("read from\trollups, whole UTC days (--exact reads every item)")
+	}
+	if len(r.Unrolled) > 0 {
+		p("NOT COUNTED\t%d days hold items no rollup counts (%s): run replaudit rollup rebuild --since %s", len(r.Unrolled), strings.Join(r.Unrolled, ", "), r.Unrolled[0])
+	}
 	p("")
 	p("objects audited\t%s", r.audited())
 	p("expected to replicate\t%d (and %d still in flight at the end)", r.Expected, r.InFlight)
 	p("verified within %s\t%s", round(r.Threshold), r.ofExpected(r.WithinThreshold))
 	p("verified within 15 minutes\t%s", r.ofExpected(r.Within15Minutes))
-	p("time to verified (upper bounds)\t%s", r.lags(", "))
+	p("time to verified (%s)\t%s", r.lagKind(), r.lags(", "))
 	p("")
 	p("verdicts")
 	for _, v := range audit.Verdicts {
