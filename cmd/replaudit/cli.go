@@ -25,6 +25,7 @@ Commands:
   report      the compliance summary of a period, as text, JSON or HTML
   rollup      rebuild the ledger's rollups from its items, or check them
   reconcile   account for every version an S3 Inventory lists; re-drive what never replicated
+  verify      check a destination against its source from both buckets' S3 Inventories
   sandbox     run the local AWS stand-in (S3, SNS, DynamoDB, queues) until stopped
   demo        the whole job on the local sandbox
   completion  print a bash, zsh or fish completion script
@@ -51,7 +52,7 @@ type command struct {
 	flags func(*flag.FlagSet) func(ctx context.Context, stdout, stderr io.Writer) error
 }
 
-var commands = []command{statusCommand, listCommand, exportCommand, reportCommand, rollupCommand, reconcileCommand, sandboxCommand, demoCommand}
+var commands = []command{statusCommand, listCommand, exportCommand, reportCommand, rollupCommand, reconcileCommand, verifyCommand, sandboxCommand, demoCommand}
 
 // flagSet is a command's flags as run parses them: its own, and --debug
 // for those that call AWS (they are the ones with --region).

@@ -44,7 +44,7 @@ var sandboxCommand = command{
 			}
 			log := slog.New(slog.NewJSONHandler(stderr, nil))
 			sb, err := sandbox.Start(ctx, sandbox.Options{
-				DynamoDB: *dynamo, ReplicationDelay: *delay, ReplicationThreshold: *threshold, Logger: log,
+				DynamoDB: *dynamo, ReplicationDelay: *delay, ReplicationThreshold: *threshold, Logger: log, Athena: sandboxAthena,
 			})
 			if err != nil {
 				return err

@@ -44,6 +44,21 @@ type Finding struct {
 	// replicated to S3 Batch Replication: its PENDING threshold, and its
 	// lag once verified, count from then, not from its writing.
 	RedriveAt time.Time
+	// Resurvey marks evidence of the replica as it is now, gathered after
+	// it was verified (from an S3 Inventory of the destination): a replica
+	// deleted or changed since then is MISSING or DIVERGED, and that
+	// replaces VERIFIED, which no event may.
+	Resurvey bool
+}
+
+// Replaces reports whether the finding's verdict may replace an item's
+// current one: as Verdict.Replaces says, and a resurvey's MISSING or
+// DIVERGED replaces VERIFIED.
+func (f Finding) Replaces(current Verdict) bool {
+	if f.Resurvey && current == Verified && f.Verdict.Problem() {
+		return true
+	}
+	return f.Verdict.Replaces(current)
 }
 
 // Replica is the evidence read from the destination.

@@ -305,7 +305,7 @@ func (l *Ledger) Apply(cur *Item, f audit.Finding) (next Item, news bool) {
 		next.RedriveAt, news = &at, true
 	}
 	switch {
-	case next.Verdict != f.Verdict && f.Verdict.Replaces(next.Verdict):
+	case next.Verdict != f.Verdict && f.Replaces(next.Verdict):
 		next.Verdict, next.Detail = f.Verdict, f.Detail
 		next.History = append(next.History, Change{Verdict: f.Verdict, At: now, Detail: f.Detail})
 		next.FailureReason, next.Differences, next.Replica, next.LagSeconds = f.FailureReason, f.Differences, f.Replica, nil

@@ -93,6 +93,11 @@ func callOf(r *http.Request, svc string) (op, resource string) {
 		return op, resource
 	case "s3control":
 		return s3ControlOperation(r)
+	case "athena":
+		var req struct{ QueryExecutionId, WorkGroup string }
+		_ = json.Unmarshal(bufferBody(r), &req)
+		_, op, _ = strings.Cut(r.Header.Get("X-Amz-Target"), ".")
+		return op, cmp.Or(req.QueryExecutionId, req.WorkGroup)
 	case "iam", "sts":
 		form, _ := url.ParseQuery(string(bufferBody(r)))
 		return form.Get("Action"), cmp.Or(form.Get("PolicySourceArn"), form.Get("RoleName"))

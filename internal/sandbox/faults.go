@@ -73,7 +73,7 @@ const DefaultDenyReason = "DstPutObjectNotPermitted"
 
 // Services that service faults can name, as their SigV4 signing names.
 // S3 Control signs as s3, so s3's faults act on it too.
-var faultServices = []string{"cloudformation", "dynamodb", "iam", "s3", "sns", "sqs", "sts"}
+var faultServices = []string{"athena", "cloudformation", "dynamodb", "iam", "s3", "sns", "sqs", "sts"}
 
 // faultKinds lists every kind, for error messages.
 var faultKinds = []string{FaultDeny, FaultOutage, FaultLatency, FaultSlowdown, FaultTamper, FaultForbid, FaultUnavailable, FaultHang, FaultLose, FaultCrash}

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,6 +33,10 @@ type Options struct {
 	InventoryRowsPerFile int
 	// Logger receives the sandbox's own logs; default discards them.
 	Logger *slog.Logger
+	// Athena opens the DuckDB database the Athena API runs queries on
+	// (duck.OpenDB); nil: Athena answers ServiceUnavailable. The sandbox
+	// takes it as a function so that it links no cgo itself.
+	Athena func() (*sql.DB, error)
 }
 
 // Sandbox is a local stand-in for S3, SNS, DynamoDB, the SQS-to-Lambda
@@ -48,6 +53,7 @@ type Sandbox struct {
 	sqs     *sqsServer
 	batch   *batchOps
 	sns     *snsServer
+	athena  *athenaServer
 	stacks  *stacks
 	iam     *identities
 	dynamo  *dynalite
@@ -94,6 +100,7 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 	sb.sqs = newSQSServer(sb)
 	sb.batch = newBatchOps(sb)
 	sb.sns = newSNSServer(sb)
+	sb.athena = newAthenaServer(sb)
 	sb.stacks = newStacks()
 	sb.iam = newIdentities(sb)
 
@@ -117,6 +124,7 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 		"dynamodb":       dynamo,
 		"iam":            iamServer{sb.iam},
 		"sts":            stsServer{sb.iam},
+		"athena":         sb.athena,
 	}
 	// Each AWS request is counted as it arrives, then the crash and service
 	// faults decide whether it is dispatched, held, refused or dropped.
@@ -237,6 +245,7 @@ func (sb *Sandbox) Close() error {
 	}
 	sb.cancel()
 	sb.wg.Wait()
+	sb.athena.close()
 	sb.dynamo.stop()
 	return errors.Join(errs...)
 }
@@ -275,7 +284,7 @@ func (sb *Sandbox) dialAddr(addr string) string {
 }
 
 // Endpoint is the one URL serving S3, S3 Control, SQS, SNS, DynamoDB,
-// CloudFormation, IAM and STS.
+// CloudFormation, IAM, STS and Athena.
 func (sb *Sandbox) Endpoint() string { return sb.awsURL }
 
 // ControlURL is the control API's base URL.
@@ -299,6 +308,7 @@ func (sb *Sandbox) Env() [][2]string {
 		{"AWS_ENDPOINT_URL_S3_CONTROL", sb.awsURL},
 		{"AWS_ENDPOINT_URL_IAM", sb.awsURL},
 		{"AWS_ENDPOINT_URL_STS", sb.awsURL},
+		{"AWS_ENDPOINT_URL_ATHENA", sb.awsURL},
 		// S3 Control's SDK calls 000000000000.127.0.0.1:PORT, which no
 		// resolver knows; through the proxy the sandbox gets it anyway. Go
 		// never proxies loopback addresses or localhost, so every other

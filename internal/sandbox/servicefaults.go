@@ -173,6 +173,8 @@ func (sb *Sandbox) writeServiceError(w http.ResponseWriter, r *http.Request, svc
 		_, _ = w.Write(body)
 	case "sns":
 		sb.sns.writeError(w, snsError{status: status, code: code, message: message})
+	case "athena":
+		sb.athena.writeError(w, &athenaError{status: status, code: code, message: message})
 	case "sqs":
 		sb.sqs.writeError(w, &sqsError{status: status, shape: code, code: code, message: message})
 	case "cloudformation":
