@@ -14,6 +14,7 @@ import (
 	"github.com/replaudit/replaudit/internal/query"
 	"github.com/replaudit/replaudit/internal/report"
 	"github.com/replaudit/replaudit/internal/safetext"
+	"github.com/replaudit/replaudit/internal/verify"
 )
 
 var reportCommand = command{
@@ -66,6 +67,12 @@ var reportCommand = command{
 			if err != nil {
 				return err
 			}
+			err = r.AddVerifications(ctx, func(ctx context.Context, source string) (verify.Summary, bool, error) {
+				return verify.Latest(ctx, l.Client(), l.Table(), source)
+			})
+			if err != nil {
+				return err
+			}
 			if len(r.Unrolled) > 0 {
 				fmt.Fprintf(stderr, "replaudit report: %d days hold items no rollup counts; run replaudit rollup rebuild --since %s, or report --exact\n", len(r.Unrolled), r.Unrolled[0])
 			}
@@ -100,28 +107,29 @@ var reportCommand = command{
 // reportJSON is the report for machines: durations in seconds, verdicts
 // and reasons by name, as list and export name them.
 type reportJSON struct {
-	Since             time.Time      `json:"since"`
-	Until             time.Time      `json:"until"`
-	Generated         time.Time      `json:"generated"`
-	ThresholdSeconds  float64        `json:"thresholdSeconds"`
-	Objects           int            `json:"objects"`
-	Checks            int            `json:"checks"`
-	Expected          int            `json:"expected"`
-	InFlight          int            `json:"inFlight"`
-	Verdicts          map[string]int `json:"verdicts"`
-	WithinThreshold   int            `json:"withinThreshold"`
-	Within15Minutes   int            `json:"within15Minutes"`
-	Measured          int            `json:"measured"`
-	FromRollups       bool           `json:"fromRollups"`
-	LagSeconds        lagJSON        `json:"lagSeconds"`
-	LagSecondsFloor   *lagJSON       `json:"lagSecondsFloor,omitempty"`
-	Unrolled          []string       `json:"daysNotCounted,omitempty"`
-	FailuresByReason  map[string]int `json:"failuresByReason"`
-	OpenIncidents     int            `json:"openIncidents"`
-	ResolvedIncidents int            `json:"resolvedIncidents"`
-	LongestPending    *query.Row     `json:"longestPending,omitempty"`
-	Changes           []changeJSON   `json:"changes"`
-	Coverage          []string       `json:"coverage"`
+	Since             time.Time        `json:"since"`
+	Until             time.Time        `json:"until"`
+	Generated         time.Time        `json:"generated"`
+	ThresholdSeconds  float64          `json:"thresholdSeconds"`
+	Objects           int              `json:"objects"`
+	Checks            int              `json:"checks"`
+	Expected          int              `json:"expected"`
+	InFlight          int              `json:"inFlight"`
+	Verdicts          map[string]int   `json:"verdicts"`
+	WithinThreshold   int              `json:"withinThreshold"`
+	Within15Minutes   int              `json:"within15Minutes"`
+	Measured          int              `json:"measured"`
+	FromRollups       bool             `json:"fromRollups"`
+	LagSeconds        lagJSON          `json:"lagSeconds"`
+	LagSecondsFloor   *lagJSON         `json:"lagSecondsFloor,omitempty"`
+	Unrolled          []string         `json:"daysNotCounted,omitempty"`
+	FailuresByReason  map[string]int   `json:"failuresByReason"`
+	OpenIncidents     int              `json:"openIncidents"`
+	ResolvedIncidents int              `json:"resolvedIncidents"`
+	LongestPending    *query.Row       `json:"longestPending,omitempty"`
+	Changes           []changeJSON     `json:"changes"`
+	Coverage          []string         `json:"coverage"`
+	Verifications     []verify.Summary `json:"destinationVerified"`
 }
 
 type lagJSON struct {
@@ -146,7 +154,10 @@ func writeReportJSON(w io.Writer, r *report.Report) error {
 		LagSeconds:  lagJSON{P50: r.P50.Seconds(), P95: r.P95.Seconds(), P99: r.P99.Seconds(), Max: r.MaxLag.Seconds()},
 		FromRollups: r.FromRollups, Unrolled: r.Unrolled,
 		FailuresByReason: map[string]int{}, OpenIncidents: r.OpenIncidents, ResolvedIncidents: r.ResolvedIncidents,
-		Changes: []changeJSON{}, Coverage: []string{}}
+		Changes: []changeJSON{}, Coverage: []string{}, Verifications: []verify.Summary{}}
+	for _, v := range r.Verifications {
+		out.Verifications = append(out.Verifications, v.Summary)
+	}
 	for v, n := range r.Verdicts {
 		out.Verdicts[string(v)] = n
 	}

@@ -99,6 +99,18 @@ func TestVerifyFindsTheDeletedAndTheTamperedReplicaAndRecordsThem(t *testing.T) 
 		})
 	}
 
+	t.Run("the report shows the latest verification", func(t *testing.T) {
+		var out, errOut bytes.Buffer
+		run(ctx, []string{"report", "--env-file", env, "--since", "1d"}, &out, &errOut)
+		text := out.String()
+		for _, says := range []string{"destination verified from inventory", "s3://dst verified against s3://src from the inventories of",
+			"4 versions checked, 1 MISSING, 1 DIVERGED, 1 orphans", "MISSING s3://src/" + verifytest.KeyDeleted} {
+			if !strings.Contains(text, says) {
+				t.Errorf("the report does not say %q:\n%s%s", says, text, errOut.String())
+			}
+		}
+	})
+
 	t.Run("json and jsonl", func(t *testing.T) {
 		var out, errOut bytes.Buffer
 		code := run(ctx, []string{"verify", "--env-file", env, "--source-manifest", sc.SrcURI, "--destination-manifest", sc.DstURI, "--settle", "0s", "--format", "jsonl"}, &out, &errOut)

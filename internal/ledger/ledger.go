@@ -87,6 +87,10 @@ func (l *Ledger) Now() time.Time { return l.opts.Clock().UTC() }
 // Retention is how long items are kept.
 func (l *Ledger) Retention() time.Duration { return l.opts.Retention }
 
+// Client is the DynamoDB client the ledger calls, for the readers of other
+// items its table holds.
+func (l *Ledger) Client() DynamoDB { return l.opts.DB }
+
 // Table is the table's name.
 func (l *Ledger) Table() string { return l.opts.Table }
 

@@ -51,13 +51,20 @@ func (r *Report) HTML(w io.Writer) error {
 	for _, c := range r.Changes {
 		changes = append(changes, row{c.At.UTC().Format(time.RFC3339), safetext.Line(fmt.Sprintf("%s %s on %s: %s", c.RequestType, c.Status, c.Bucket, strings.Join(c.Rules, ", ")))})
 	}
+	var verified []row
+	for _, v := range r.Verifications {
+		verified = append(verified, row{safetext.Line("s3://" + v.Destination), safetext.Line(v.Line())})
+		for _, e := range v.Examples() {
+			verified = append(verified, row{"", safetext.Line(e)})
+		}
+	}
 	var coverage []row
 	for _, c := range r.Coverage {
 		coverage = append(coverage, row{safetext.Line("s3://" + c.Source), safetext.Line(c.Line())})
 	}
 	return page.Execute(w, map[string]any{
 		"Generated": r.Generated.UTC().Format(time.RFC3339), "Summary": summary, "Verdicts": verdicts,
-		"Failures": failures, "Changes": changes, "Coverage": coverage, "Histogram": r.histogramSVG(), "Daily": r.dailySVG(),
+		"Failures": failures, "Changes": changes, "Coverage": coverage, "Verified": verified, "Histogram": r.histogramSVG(), "Daily": r.dailySVG(),
 	})
 }
 
@@ -136,6 +143,8 @@ footer{margin-top:2em;color:#57606a;font-size:.9em}
 <table>{{range .Verdicts}}<tr><th>{{.Label}}</th><td>{{.Value}}</td></tr>{{end}}</table>
 <h2>Failures by reason</h2>
 <table>{{range .Failures}}<tr><th>{{.Label}}</th><td>{{.Value}}</td></tr>{{else}}<tr><td>none</td></tr>{{end}}</table>
+<h2>Destination verified from inventory</h2>
+<table>{{range .Verified}}<tr><th>{{.Label}}</th><td>{{.Value}}</td></tr>{{else}}<tr><td>never: replaudit verify compares a destination's inventory with its source's</td></tr>{{end}}</table>
 <h2>Coverage: the latest inventory reconciliation</h2>
 <table>{{range .Coverage}}<tr><th>{{.Label}}</th><td>{{.Value}}</td></tr>{{else}}<tr><td>none in the period: enable inventory (EnableInventory) to account for objects never announced</td></tr>{{end}}</table>
 <h2>Configuration changes</h2>

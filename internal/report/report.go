@@ -82,6 +82,10 @@ type Report struct {
 	// Coverage is the latest closed inventory reconciliation of each
 	// source in the period, by source.
 	Coverage []Coverage
+	// Verifications are the latest verification of each source's
+	// destination from both inventories (AddVerifications).
+	Verifications []Verified
+	sources       []string // the source buckets the period's items name
 }
 
 // Coverage is what the latest inventory of a source says of the audit's

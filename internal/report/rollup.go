@@ -90,6 +90,11 @@ func (r *Report) figures(c counts) {
 	for _, n := range objects {
 		r.Objects += int(n)
 	}
+	sources := map[string]bool{}
+	for k := range c {
+		sources[k.Source] = true
+	}
+	r.sources = slices.Sorted(maps.Keys(sources))
 	for _, d := range daily {
 		r.Daily = append(r.Daily, *d)
 	}

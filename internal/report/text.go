@@ -82,6 +82,17 @@ func (r *Report) Text(w io.Writer) error {
 		p("  s3://%s	%s", c.Source, c.Line())
 	}
 	p("")
+	p("destination verified from inventory")
+	if len(r.Verifications) == 0 {
+		p("  never: replaudit verify compares a destination's inventory with its source's")
+	}
+	for _, v := range r.Verifications {
+		p("  %s", v.Line())
+		for _, e := range v.Examples() {
+			p("    %s", e)
+		}
+	}
+	p("")
 	p("configuration changes")
 	if len(r.Changes) == 0 {
 		p("  none")
