@@ -657,24 +657,23 @@ func decodeRollup(raw map[string]types.AttributeValue) (Rollup, error) {
 	return r, nil
 }
 
-// PutBase writes what the items of a day, source and destination that
-// rollups did not count from the start add up to: the rollup `rollup
-// rebuild` writes. It replaces the one before, so a rebuild runs again
-// safely.
-func (l *Ledger) PutBase(ctx context.Context, k RollKey, counts map[string]int64) error {
+// PutRollup writes a writer's rollup whole, replacing it: `rollup
+// rebuild` writes the base rollups this way (writer "base"), and
+// benchmarks the rollups of a large ledger.
+func (l *Ledger) PutRollup(ctx context.Context, r Rollup) error {
 	item := map[string]types.AttributeValue{}
-	for c, n := range counts {
+	for c, n := range r.Counts {
 		if n != 0 {
 			item[c] = &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
 		}
 	}
-	rk := k.shard(baseWriter)
-	for name, v := range map[string]string{"pk": rk.PK, "sk": rk.SK, "day": k.Day, "src": k.Source, "dst": k.Destination, "w": baseWriter} {
+	rk := r.shard(r.Writer)
+	for name, v := range map[string]string{"pk": rk.PK, "sk": rk.SK, "day": r.Day, "src": r.Source, "dst": r.Destination, "w": r.Writer} {
 		item[name] = &types.AttributeValueMemberS{Value: v}
 	}
-	item["ttl"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(l.rollTTL(k.Day), 10)}
+	item["ttl"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(l.rollTTL(r.Day), 10)}
 	if _, err := l.opts.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(l.opts.Table), Item: item}); err != nil {
-		return fmt.Errorf("write the rebuilt rollup of %s %s>%s: %w", k.Day, k.Source, k.Destination, err)
+		return fmt.Errorf("write the rollup of %s %s>%s by %s: %w", r.Day, r.Source, r.Destination, r.Writer, err)
 	}
 	return nil
 }
@@ -759,7 +758,7 @@ func (l *Ledger) Rebuild(ctx context.Context, since, until time.Time, dayDone fu
 			return err
 		}
 		for k, counts := range base {
-			if err := l.PutBase(ctx, k, counts); err != nil {
+			if err := l.PutRollup(ctx, Rollup{RollKey: k, Writer: baseWriter, Counts: counts}); err != nil {
 				return err
 			}
 		}

@@ -26,7 +26,7 @@ type world struct {
 	now time.Time
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	sandboxtest.Need(t, sandboxtest.Dynalite)
 	ctx := context.Background()
