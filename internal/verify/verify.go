@@ -202,7 +202,20 @@ func (v *Verifier) Verify(ctx context.Context, src, dst Inventory) (Summary, err
 	}
 	encoded := src.Format() == inventory.FormatCSV
 	var checked int64
-	err = v.opts.Engine.Query(ctx, sql, func(cols []string) error {
+	qctx := ctx
+	if v.opts.Ledger != nil {
+		// The findings' verdicts go into the rollups in one add per day,
+		// source and destination; until it applies, their items wait in
+		// the attention index (see package ledger).
+		batch := v.opts.Ledger.NewBatch(false)
+		qctx = ledger.WithBatch(ctx, batch, "verify")
+		defer func() {
+			if _, err := batch.Flush(ctx); err != nil {
+				v.opts.Log.Warn("rollup adds did not apply; their items stay due and a sweep adds them", "error", err)
+			}
+		}()
+	}
+	err = v.opts.Engine.Query(qctx, sql, func(cols []string) error {
 		p, n, err := row(cols, encoded)
 		if err != nil {
 			return fmt.Errorf("read the query's result: %w", err)
@@ -236,7 +249,7 @@ func (v *Verifier) Verify(ctx context.Context, src, dst Inventory) (Summary, err
 				}
 				redrive++
 			}
-			if err := v.record(ctx, &s, p, dst); err != nil {
+			if err := v.record(qctx, &s, p, dst); err != nil {
 				return err
 			}
 		}
