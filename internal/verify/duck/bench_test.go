@@ -26,7 +26,7 @@ import (
 
 var (
 	benchRows   = flag.Int("verify.rows", 10_000_000, "rows per inventory in BenchmarkVerifyDuckDB10M")
-	benchMemory = flag.String("verify.memory", "", "DuckDB's memory_limit in BenchmarkVerifyDuckDB10M (default DuckDB's: 80% of RAM)")
+	benchMemory = flag.String("verify.memory", "4GB", "DuckDB's memory_limit in BenchmarkVerifyDuckDB10M (the CLI's --memory default; \"\" for DuckDB's own, 80% of RAM)")
 )
 
 // One problem of each kind in every problemEvery rows.
