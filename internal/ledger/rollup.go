@@ -401,6 +401,28 @@ func (b *Batch) stamp(next *Item, cur *Item, counted string, mine bool) map[stri
 	return d
 }
 
+// Unpark takes an item out of the attention index that is there only
+// until a rollup add settles: a closed verdict owing no notice. The write
+// settles the add first, and adds the item's change itself if its batch
+// stopped. Nothing else about the item changes: it was not checked again.
+func (l *Ledger) Unpark(ctx context.Context, it Item) (Item, error) {
+	out, _, err := l.Change(ctx, it.Key, &it, func(cur *Item) (Item, bool, error) {
+		if cur == nil || cur.Verdict.Open() || cur.Attn == "" || owesNotice(cur.Alert) {
+			return Item{}, false, nil
+		}
+		next := *cur
+		next.Attn, next.AttnDue = "", ""
+		return next, true, nil
+	})
+	return out, err
+}
+
+// Parked reports an item the attention index holds only until a rollup
+// add settles (see Unpark).
+func Parked(it Item) bool {
+	return IsObject(it.Key) && it.RollBatch != "" && !it.Verdict.Open() && !owesNotice(it.Alert)
+}
+
 // owesNotice reports an incident whose notice is owed or being sent: the
 // attention index keeps such an item for the sweeper.
 func owesNotice(alert string) bool {
@@ -490,15 +512,10 @@ func (b *Batch) Flush(ctx context.Context) (failed []string, err error) {
 		if it.Key != key || !applied(rollKeyOf(it)) {
 			continue
 		}
-		_, _, err := b.l.Change(unbatched, key, &it, func(cur *Item) (Item, bool, error) {
-			if cur == nil || cur.RollBatch != id || cur.Verdict.Open() || cur.Attn == "" || owesNotice(cur.Alert) {
-				return Item{}, false, nil
-			}
-			next := *cur
-			next.Attn, next.AttnDue = "", ""
-			return next, true, nil
-		})
-		if err != nil {
+		if it.RollBatch != id {
+			continue
+		}
+		if _, err := b.l.Unpark(unbatched, it); err != nil {
 			errs = append(errs, fmt.Errorf("take %s %s out of the attention index: %w", key.PK, key.SK, err))
 		}
 	}

@@ -14,7 +14,6 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/replaudit/replaudit/internal/audit"
-	"github.com/replaudit/replaudit/internal/ledger"
 	"github.com/replaudit/replaudit/internal/metrics"
 	"github.com/replaudit/replaudit/internal/s3events"
 )
@@ -73,7 +72,7 @@ func (r *Reconciler) message(ctx context.Context, m events.SQSMessage, t *metric
 		return fmt.Errorf("%w: %v", errNotATask, err)
 	}
 	began := time.Now()
-	c, err := r.fileInBatch(ctx, task)
+	c, err := r.File(ctx, task)
 	if err != nil {
 		return err
 	}
@@ -85,23 +84,6 @@ func (r *Reconciler) message(ctx context.Context, m events.SQSMessage, t *metric
 	t.Count("InventoryFiles", 1)
 	t.Observe("FileLatency", "Milliseconds", float64(time.Since(began).Milliseconds()))
 	return nil
-}
-
-// fileInBatch reads a file with the verdicts it records added to the
-// rollups in one add per day, source and destination. A file counted in
-// its run is not read again when its task comes back, so the items wait
-// for the add in the attention index, not for the task (see package
-// ledger).
-func (r *Reconciler) fileInBatch(ctx context.Context, task Task) (Counts, error) {
-	if r.opts.Ledger == nil {
-		return r.File(ctx, task)
-	}
-	b := r.opts.Ledger.NewBatch(false)
-	c, err := r.File(ledger.WithBatch(ctx, b, task.File.Key), task)
-	if _, ferr := b.Flush(ctx); ferr != nil {
-		r.opts.Log.Warn("rollup adds did not apply; their items stay due and a sweep adds them", "file", task.File.Key, "error", ferr)
-	}
-	return c, err
 }
 
 // SQS holds the call the queue dispatcher makes.

@@ -286,7 +286,7 @@ func (r *Reconciler) File(ctx context.Context, t Task) (Counts, error) {
 			return rn.Counts, r.maybeClose(ctx, t, rn.Done)
 		}
 	}
-	c, failure, err := r.read(ctx, t)
+	c, failure, err := r.readInBatch(ctx, t)
 	if err != nil {
 		return c, err
 	}
@@ -302,6 +302,23 @@ func (r *Reconciler) File(ctx context.Context, t Task) (Counts, error) {
 		return c, err
 	}
 	return c, r.maybeClose(ctx, t, done)
+}
+
+// readInBatch reads a file with the verdicts it records added to the
+// rollups in one add per day, source and destination, before the file is
+// counted. A counted file is not read again when its task comes back, so
+// until the add applies its items wait in the attention index, not for
+// the task (see package ledger).
+func (r *Reconciler) readInBatch(ctx context.Context, t Task) (Counts, string, error) {
+	if r.opts.Ledger == nil {
+		return r.read(ctx, t)
+	}
+	b := r.opts.Ledger.NewBatch(false)
+	c, failure, err := r.read(ledger.WithBatch(ctx, b, t.File.Key), t)
+	if _, ferr := b.Flush(ctx); ferr != nil {
+		r.opts.Log.Warn("rollup adds did not apply; their items stay due and a sweep adds them", "file", t.File.Key, "error", ferr)
+	}
+	return c, failure, err
 }
 
 func (rn Run) counted(file string) bool { return rn.Counted[hex.EncodeToString(fileHash(file))] }

@@ -216,6 +216,10 @@ func (s *Sweeper) one(ctx context.Context, it ledger.Item) (incident.Outcome, bo
 	case t.Claimable(it):
 		out, err := t.Resend(ctx, it)
 		return out, false, err
+	case ledger.Parked(it):
+		// Due only until the rollup add of its last change settled.
+		_, err := s.opts.Ledger.Unpark(ctx, it)
+		return incident.Outcome{}, false, err
 	case it.Verdict.Open():
 		// A destination's CANNOT_VERIFY incident names an example object:
 		// checking it again tells whether the destination can be read.
