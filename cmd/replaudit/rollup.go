@@ -38,15 +38,10 @@ var rollupCommand = command{
 				return err
 			}
 			if fs.Arg(0) == "check" {
-				exact, err := report.Compute(ctx, l, f.Since.UTC().Truncate(24*time.Hour), wholeDay(f.Until), 30*time.Minute, time.Now())
+				exact, rolled, diffs, err := report.Check(ctx, l, f.Since, f.Until, 30*time.Minute, time.Now(), false)
 				if err != nil {
 					return err
 				}
-				rolled, err := report.FromRollups(ctx, l, f.Since, f.Until, 30*time.Minute, time.Now())
-				if err != nil {
-					return err
-				}
-				diffs := report.Differences(exact, rolled, false)
 				for _, d := range diffs {
 					fmt.Fprintln(stdout, d)
 				}
@@ -74,13 +69,4 @@ var rollupCommand = command{
 			return nil
 		}
 	},
-}
-
-// wholeDay is the end of t's UTC day, or t at midnight.
-func wholeDay(t time.Time) time.Time {
-	d := t.UTC().Truncate(24 * time.Hour)
-	if d.Before(t) {
-		d = d.Add(24 * time.Hour)
-	}
-	return d
 }

@@ -275,3 +275,24 @@ func Differences(exact, rolled *Report, sameVersions bool) []string {
 	}
 	return out
 }
+
+// Source is a ledger read both ways.
+type Source interface {
+	Ledger
+	Rolled
+}
+
+// Check works out the report of the whole UTC days around [since, until)
+// both ways, from every item and from the rollups, and lists where they
+// differ (see Differences).
+func Check(ctx context.Context, l Source, since, until time.Time, threshold time.Duration, now time.Time, sameVersions bool) (exact, rolled *Report, diffs []string, err error) {
+	rolled, err = FromRollups(ctx, l, since, until, threshold, now)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	exact, err = Compute(ctx, l, rolled.Since, rolled.Until, threshold, now)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return exact, rolled, Differences(exact, rolled, sameVersions), nil
+}

@@ -43,9 +43,7 @@ type Tables struct {
 //
 // It returns one CHECKED row with the count of source versions S3 says it
 // replicated, then a row per MISSING, DIVERGED and ORPHAN version.
-const Query = `-- replaudit verify: the destination's inventory against the source's
-WITH src_all AS (
-  SELECT
+const Query = `{{define "columns"}}
     CAST("key" AS VARCHAR) AS k,
     coalesce(nullif(CAST("version_id" AS VARCHAR), ''), 'null') AS v,
     lower(CAST("is_delete_marker" AS VARCHAR)) = 'true' AS dm,
@@ -54,7 +52,9 @@ WITH src_all AS (
     CAST("last_modified_date" AS VARCHAR) AS modified,
     nullif(CAST("replication_status" AS VARCHAR), '') AS status,
     {{if .Encryption}}nullif(CAST("encryption_status" AS VARCHAR), ''){{else}}CAST(NULL AS VARCHAR){{end}} AS enc,
-    {{if .Checksum}}nullif(CAST("checksum_algorithm" AS VARCHAR), ''){{else}}CAST(NULL AS VARCHAR){{end}} AS alg
+    {{if .Checksum}}nullif(CAST("checksum_algorithm" AS VARCHAR), ''){{else}}CAST(NULL AS VARCHAR){{end}} AS alg{{end}}-- replaudit verify: the destination's inventory against the source's
+WITH src_all AS (
+  SELECT{{template "columns" .}}
   FROM {{.Source}}{{with .SourceFilter}}
   WHERE {{.}}{{end}}
 ),
@@ -62,16 +62,7 @@ src AS (
   SELECT * FROM src_all WHERE status = 'COMPLETED'
 ),
 dst AS (
-  SELECT
-    CAST("key" AS VARCHAR) AS k,
-    coalesce(nullif(CAST("version_id" AS VARCHAR), ''), 'null') AS v,
-    lower(CAST("is_delete_marker" AS VARCHAR)) = 'true' AS dm,
-    TRY_CAST("size" AS BIGINT) AS sz,
-    nullif(CAST("e_tag" AS VARCHAR), '') AS etag,
-    CAST("last_modified_date" AS VARCHAR) AS modified,
-    nullif(CAST("replication_status" AS VARCHAR), '') AS status,
-    {{if .Encryption}}nullif(CAST("encryption_status" AS VARCHAR), ''){{else}}CAST(NULL AS VARCHAR){{end}} AS enc,
-    {{if .Checksum}}nullif(CAST("checksum_algorithm" AS VARCHAR), ''){{else}}CAST(NULL AS VARCHAR){{end}} AS alg
+  SELECT{{template "columns" .}}
   FROM {{.Destination}}{{with .DestinationFilter}}
   WHERE {{.}}{{end}}
 ),
