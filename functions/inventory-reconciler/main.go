@@ -3,7 +3,8 @@
 // lands it fans out one task per data file through SQS; each task reads
 // its file, records the problems in the ledger, and the last one closes
 // the run with a remediation manifest and, when asked, a Batch Replication
-// re-drive.
+// re-drive. With VERIFY_DESTINATION_BUCKET it also verifies the destination
+// on Athena once both inventories of a day have landed (package daily).
 package main
 
 import (
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/replaudit/replaudit/internal/env"
+	"github.com/replaudit/replaudit/internal/verify/daily"
 )
 
 func main() {
@@ -45,6 +47,10 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	lambda.Start(r.Handle)
+	v, err := env.Verifier(cfg, conf, parts, log, nil)
+	if err != nil {
+		return err
+	}
+	lambda.Start(daily.Handler{Reconcile: r.Handle, Verifier: v, Log: log}.Handle)
 	return nil
 }

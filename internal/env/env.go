@@ -17,6 +17,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/athena"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3control"
@@ -31,6 +32,9 @@ import (
 	"github.com/replaudit/replaudit/internal/ledger"
 	"github.com/replaudit/replaudit/internal/reconcile"
 	"github.com/replaudit/replaudit/internal/setup"
+	"github.com/replaudit/replaudit/internal/verify"
+	verifyathena "github.com/replaudit/replaudit/internal/verify/athena"
+	"github.com/replaudit/replaudit/internal/verify/daily"
 )
 
 // Config is what the audit functions read from their environment. Each
@@ -53,6 +57,20 @@ type Config struct {
 	FilesQueueURL      string
 	AutoRedrive        string
 	ReplicationRoleArn string
+
+	// The inventory reconciler's verification on Athena (VERIFY_*): off
+	// while VerifyDestination is empty.
+	InventoryBucket              string
+	InventoryPrefix              string
+	VerifyDestination            string
+	VerifyDestinationInventory   string
+	VerifySourceInventoryID      string
+	VerifyDestinationInventoryID string
+	AthenaWorkgroup              string
+	AthenaDatabase               string
+	AthenaSourceTable            string
+	AthenaDestinationTable       string
+	VerifySettle                 time.Duration
 
 	// The setup function's.
 	StackID string
@@ -112,6 +130,17 @@ var Reconciling = append(slices.Clip(Audit),
 		return errors.New("not false, confirm or true")
 	}},
 	Var{Name: "REPLICATION_ROLE_ARN", Doc: "the role S3 Batch Replication jobs assume; needed unless AUTO_REDRIVE is false", set: func(c *Config, v string) error { c.ReplicationRoleArn = v; return nil }},
+	Var{Name: "INVENTORY_BUCKET", Doc: "the stack's inventory bucket, where the source's inventories land; needed with VERIFY_DESTINATION_BUCKET", set: func(c *Config, v string) error { c.InventoryBucket = v; return nil }},
+	Var{Name: "INVENTORY_PREFIX", Default: "inventory", Doc: "the prefix both inventories land under, in their buckets", set: func(c *Config, v string) error { c.InventoryPrefix = strings.Trim(v, "/"); return nil }},
+	Var{Name: "VERIFY_DESTINATION_BUCKET", Doc: "the destination bucket verified from inventories on Athena once both of a day landed; empty verifies nothing", set: func(c *Config, v string) error { c.VerifyDestination = v; return nil }},
+	Var{Name: "VERIFY_DESTINATION_INVENTORY_BUCKET", Doc: "the bucket, in the destination's region, the destination's inventories land in", set: func(c *Config, v string) error { c.VerifyDestinationInventory = v; return nil }},
+	Var{Name: "VERIFY_SOURCE_INVENTORY_ID", Doc: "the id of the source's inventory configuration (the setup's InventoryConfigurationId)", set: func(c *Config, v string) error { c.VerifySourceInventoryID = v; return nil }},
+	Var{Name: "VERIFY_DESTINATION_INVENTORY_ID", Doc: "the id of the destination's inventory configuration (the setup's DestinationInventoryConfigurationId)", set: func(c *Config, v string) error { c.VerifyDestinationInventoryID = v; return nil }},
+	Var{Name: "ATHENA_WORKGROUP", Default: "primary", Doc: "the Athena workgroup that runs the verification's query, and keeps its results", set: func(c *Config, v string) error { c.AthenaWorkgroup = v; return nil }},
+	Var{Name: "ATHENA_DATABASE", Doc: "the Glue database of both inventories' tables", set: func(c *Config, v string) error { c.AthenaDatabase = v; return nil }},
+	Var{Name: "ATHENA_SOURCE_TABLE", Doc: "the Glue table over the source inventory's hive symlinks, partitioned by dt", set: func(c *Config, v string) error { c.AthenaSourceTable = v; return nil }},
+	Var{Name: "ATHENA_DESTINATION_TABLE", Doc: "the Glue table over the destination inventory's hive symlinks, partitioned by dt", set: func(c *Config, v string) error { c.AthenaDestinationTable = v; return nil }},
+	Var{Name: "VERIFY_SETTLE_HOURS", Default: "6", Doc: "judge only versions written this long before the other inventory began", set: duration(time.Hour)(func(c *Config) *time.Duration { return &c.VerifySettle })},
 )
 
 // Setup is the environment of the Custom::S3Replication function. Nothing
@@ -163,6 +192,23 @@ func LoadReconciler() (Config, error) {
 	c, err := read(Reconciling)
 	if err == nil && c.AutoRedrive != "false" && c.ReplicationRoleArn == "" {
 		err = errors.New("REPLICATION_ROLE_ARN is not set, and AUTO_REDRIVE needs it")
+	}
+	if err == nil && c.VerifyDestination != "" {
+		var missing []string
+		for name, v := range map[string]string{"INVENTORY_BUCKET": c.InventoryBucket, "VERIFY_DESTINATION_INVENTORY_BUCKET": c.VerifyDestinationInventory,
+			"VERIFY_SOURCE_INVENTORY_ID": c.VerifySourceInventoryID, "VERIFY_DESTINATION_INVENTORY_ID": c.VerifyDestinationInventoryID,
+			"ATHENA_DATABASE": c.AthenaDatabase, "ATHENA_SOURCE_TABLE": c.AthenaSourceTable, "ATHENA_DESTINATION_TABLE": c.AthenaDestinationTable} {
+			if v == "" {
+				missing = append(missing, name)
+			}
+		}
+		slices.Sort(missing)
+		switch {
+		case len(missing) > 0:
+			err = fmt.Errorf("VERIFY_DESTINATION_BUCKET is set, and needs %s too", strings.Join(missing, ", "))
+		case len(c.SourceBuckets) != 1:
+			err = fmt.Errorf("VERIFY_DESTINATION_BUCKET is set, and needs SOURCE_BUCKETS to name its one source, not %d", len(c.SourceBuckets))
+		}
 	}
 	return c, err
 }
@@ -317,5 +363,48 @@ func Reconciler(base aws.Config, c Config, p Parts, log *slog.Logger, clock func
 		Log:         log,
 		Metrics:     metrics,
 		Clock:       clock,
+	})
+}
+
+// Verifier wires the verification of each day's inventories on Athena,
+// or returns nil when the stack does not verify (VERIFY_DESTINATION_BUCKET
+// empty): the source's inventory bucket in the function's region, the
+// destination's found in its own, the findings in the ledger, one digest
+// to the topic, the versions to re-drive beside the source's inventory.
+func Verifier(base aws.Config, c Config, p Parts, log *slog.Logger, clock func() time.Time) (*daily.Verifier, error) {
+	if c.VerifyDestination == "" {
+		return nil, nil
+	}
+	cfg := limited(base, c)
+	db := dynamodb.NewFromConfig(cfg)
+	pub, err := alert.NewSNS(sns.NewFromConfig(cfg), c.Topic)
+	if err != nil {
+		return nil, err
+	}
+	srcS3 := s3.NewFromConfig(base, reconcile.QuietChecksums)
+	regional := bucketregion.Clients(cfg)
+	regions := bucketregion.New(regional(cfg.Region))
+	dstS3 := func(ctx context.Context) (daily.S3, error) {
+		region, err := regions.Region(ctx, c.VerifyDestinationInventory)
+		if err != nil {
+			return nil, fmt.Errorf("locate the destination's inventory bucket %s: %w", c.VerifyDestinationInventory, err)
+		}
+		return regional(region), nil
+	}
+	return daily.New(daily.Options{
+		Source: daily.Location{Bucket: c.SourceBuckets[0], Inventory: c.InventoryBucket, Prefix: c.InventoryPrefix, ConfigID: c.VerifySourceInventoryID,
+			S3: daily.Fixed(srcS3)},
+		Destination: daily.Location{Bucket: c.VerifyDestination, Inventory: c.VerifyDestinationInventory, Prefix: c.InventoryPrefix,
+			ConfigID: c.VerifyDestinationInventoryID, S3: dstS3},
+		// Polls are calls of their own: each is limited, the wait is the
+		// invocation's.
+		Athena: athena.NewFromConfig(cfg),
+		Engine: verifyathena.Options{Workgroup: c.AthenaWorkgroup, Database: c.AthenaDatabase, SourceTable: c.AthenaSourceTable,
+			DestinationTable: c.AthenaDestinationTable},
+		Verify: verify.Options{Ledger: p.Ledger, Publisher: pub, Redrive: reconcile.S3Manifests{S3: srcS3}, Settle: c.VerifySettle, Retention: c.Retention},
+		States: db,
+		Table:  c.Table,
+		Log:    log,
+		Clock:  clock,
 	})
 }

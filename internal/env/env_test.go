@@ -99,3 +99,31 @@ func TestTheSetupFunctionMayConfigureEachSourceOfItsStack(t *testing.T) {
 		t.Errorf("sources %q, %v", c.SourceBuckets, err)
 	}
 }
+
+// TestVerificationNeedsEveryLocationItReads: VERIFY_DESTINATION_BUCKET
+// turns the verification on, and the reconciler will not start without
+// the inventories' locations and tables, named in one error.
+func TestVerificationNeedsEveryLocationItReads(t *testing.T) {
+	t.Setenv("LEDGER_TABLE", "ledger")
+	t.Setenv("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:111122223333:alerts")
+	t.Setenv("FILES_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/111122223333/files")
+	t.Setenv("SOURCE_BUCKETS", "acme-data")
+	c, err := env.LoadReconciler()
+	if err != nil || c.VerifyDestination != "" || c.InventoryPrefix != "inventory" || c.AthenaWorkgroup != "primary" || c.VerifySettle != 6*time.Hour {
+		t.Fatalf("off by default: got %+v, %v", c, err)
+	}
+	t.Setenv("VERIFY_DESTINATION_BUCKET", "acme-data-dr")
+	t.Setenv("ATHENA_DATABASE", "replaudit_x")
+	_, err = env.LoadReconciler()
+	want := "VERIFY_DESTINATION_BUCKET is set, and needs ATHENA_DESTINATION_TABLE, ATHENA_SOURCE_TABLE, INVENTORY_BUCKET, VERIFY_DESTINATION_INVENTORY_BUCKET, VERIFY_DESTINATION_INVENTORY_ID, VERIFY_SOURCE_INVENTORY_ID too"
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v, want %q", err, want)
+	}
+	for k, v := range map[string]string{"ATHENA_DESTINATION_TABLE": "d", "ATHENA_SOURCE_TABLE": "s", "INVENTORY_BUCKET": "inv",
+		"VERIFY_DESTINATION_INVENTORY_BUCKET": "inv-dr", "VERIFY_DESTINATION_INVENTORY_ID": "x-destination-inventory", "VERIFY_SOURCE_INVENTORY_ID": "x-inventory"} {
+		t.Setenv(k, v)
+	}
+	if _, err := env.LoadReconciler(); err != nil {
+		t.Errorf("everything set: %v", err)
+	}
+}

@@ -50,4 +50,10 @@
 //
 // The same functions run a reconciliation from the command line (Local),
 // where goroutines take the place of SQS.
+//
+// In the deployed stack, the reconciler's function also verifies the
+// destination from both buckets' inventories on Athena once both of a day
+// have landed: package verify/daily, which wraps Handle (this package
+// cannot import verify, which imports it), writes down that verification's
+// states and calls.
 package reconcile

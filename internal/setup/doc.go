@@ -6,7 +6,10 @@
 // replication configuration by rule ID, optionally wires the source's events
 // to the auditor's queue and the source's S3 Inventory (every version, daily
 // or weekly) to the reconciler's bucket, and creates a missing destination
-// when asked. Every rule, notification entry and inventory configuration it
+// when asked. With Inventory.DestinationBucket (a bucket in the one
+// destination's region) it gives the destination an inventory like the
+// source's, under its own id (DestinationInventoryID), for the
+// verification on Athena; an Update without it, and a Delete, remove it. Every rule, notification entry and inventory configuration it
 // writes carries an ID derived from the stack and logical id, which is how
 // it tells its own from everyone else's.
 //

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/aws/aws-lambda-go/cfn"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -68,29 +69,59 @@ func InventoryConfiguration(id string, inv Inventory, prefix string) *types.Inve
 // planInventory compares the source's configuration of this resource's id
 // with the one the properties describe.
 func (s *Setup) planInventory(ctx context.Context, own string, p Properties, src located) (inventoryPlan, error) {
-	c := s.clients(src.region)
-	plan := inventoryPlan{c: c, bucket: src.bucket, id: inventoryID(own)}
-	cur, err := c.GetBucketInventoryConfiguration(ctx, &s3.GetBucketInventoryConfigurationInput{Bucket: aws.String(src.bucket), Id: aws.String(plan.id)})
+	var want *types.InventoryConfiguration
+	if p.Inventory != nil {
+		want = desiredInventory(own, p)
+	}
+	return s.planInventoryOf(ctx, src, inventoryID(own), want)
+}
+
+// DestinationInventoryID is the id of the inventory configuration a
+// resource owns on its destination (Inventory.DestinationBucket): another
+// id than the source's, so that neither is taken for the other.
+func DestinationInventoryID(own string) string { return own + "-destination-inventory" }
+
+// planDestinationInventory compares the destination's configuration of
+// this resource's id with the one the properties describe: the source's,
+// delivered to Inventory.DestinationBucket. Without it, one the resource
+// wrote before is deleted.
+func (s *Setup) planDestinationInventory(ctx context.Context, own string, p Properties, dst located) (inventoryPlan, error) {
+	var want *types.InventoryConfiguration
+	if p.Inventory != nil && p.Inventory.DestinationBucket != "" {
+		inv := *p.Inventory
+		inv.Bucket = inv.DestinationBucket
+		want = InventoryConfiguration(DestinationInventoryID(own), inv, p.Prefix)
+	}
+	return s.planInventoryOf(ctx, dst, DestinationInventoryID(own), want)
+}
+
+// planInventoryOf compares a bucket's configuration id with want; a nil
+// want deletes it, if it is there. Every other configuration is kept.
+func (s *Setup) planInventoryOf(ctx context.Context, b located, id string, want *types.InventoryConfiguration) (inventoryPlan, error) {
+	c := s.clients(b.region)
+	plan := inventoryPlan{c: c, bucket: b.bucket, id: id}
+	cur, err := c.GetBucketInventoryConfiguration(ctx, &s3.GetBucketInventoryConfigurationInput{Bucket: aws.String(b.bucket), Id: aws.String(id)})
 	switch {
 	case code(err) == "NoSuchConfiguration":
 		cur = nil
 	case err != nil:
-		return plan, fmt.Errorf("read inventory configuration %s of %s: %w", plan.id, src.bucket, err)
+		return plan, fmt.Errorf("read inventory configuration %s of %s: %w", id, b.bucket, err)
 	}
 	var have *types.InventoryConfiguration
 	if cur != nil {
 		have = cur.InventoryConfiguration
 	}
-	if p.Inventory == nil {
+	if want == nil {
 		plan.delete = have != nil
 		return plan, nil
 	}
-	want := desiredInventory(own, p)
 	if !sameInventory(have, want) {
 		plan.next = want
 	}
 	return plan, nil
 }
+
+func (n inventoryPlan) none() bool { return n.next == nil && !n.delete }
 
 func (n inventoryPlan) write(ctx context.Context) error {
 	switch {
@@ -136,4 +167,64 @@ func sameInventory(a, b *types.InventoryConfiguration) bool {
 		return k
 	}
 	return key(a) == key(b)
+}
+
+// planDestinationInventories plans the destination's inventory (one
+// destination: the properties allow no other with DestinationBucket), and
+// the removal of the one the previous properties had on another
+// destination, or that an update turned off. A destination this request
+// creates has no configuration yet.
+func (s *Setup) planDestinationInventories(ctx context.Context, ev cfn.Event, own string, p Properties, dsts []located) ([]inventoryPlan, error) {
+	var plans []inventoryPlan
+	on := ""
+	if p.Inventory != nil && p.Inventory.DestinationBucket != "" && len(dsts) == 1 {
+		on = dsts[0].bucket
+		if !dsts[0].exists {
+			inv := *p.Inventory
+			inv.Bucket = inv.DestinationBucket
+			plans = append(plans, inventoryPlan{c: s.clients(dsts[0].region), bucket: dsts[0].bucket, id: DestinationInventoryID(own),
+				next: InventoryConfiguration(DestinationInventoryID(own), inv, p.Prefix)})
+		} else {
+			plan, err := s.planDestinationInventory(ctx, own, p, dsts[0])
+			if err != nil {
+				return nil, err
+			}
+			plans = append(plans, plan)
+		}
+	}
+	if ev.RequestType != cfn.RequestUpdate || owner(ev) != own {
+		return plans, nil
+	}
+	old, err := ParseProperties(ev.OldResourceProperties)
+	if err != nil || old.Inventory == nil || old.Inventory.DestinationBucket == "" || len(old.Destinations) != 1 || old.Destinations[0].Bucket == on {
+		return plans, nil
+	}
+	loc, err := s.locate(ctx, old.Destinations[0].Bucket)
+	if err != nil || !loc.exists {
+		return plans, err
+	}
+	plan, err := s.planInventoryOf(ctx, loc, DestinationInventoryID(own), nil)
+	if err != nil {
+		return nil, err
+	}
+	return append(plans, plan), nil
+}
+
+// removeDestinationInventory deletes the inventory configuration a
+// resource wrote on its destination, when its properties asked for one:
+// without them, the function may have no right to the destination's
+// inventory configurations at all.
+func (s *Setup) removeDestinationInventory(ctx context.Context, own string, p Properties) error {
+	if p.Inventory == nil || p.Inventory.DestinationBucket == "" || len(p.Destinations) != 1 {
+		return nil
+	}
+	loc, err := s.locate(ctx, p.Destinations[0].Bucket)
+	if err != nil || !loc.exists {
+		return err
+	}
+	plan, err := s.planInventoryOf(ctx, loc, DestinationInventoryID(own), nil)
+	if err != nil {
+		return err
+	}
+	return plan.write(ctx)
 }

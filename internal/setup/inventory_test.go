@@ -164,3 +164,87 @@ func keys[V any](m map[string]V) []string {
 	slices.Sort(out)
 	return out
 }
+
+// TestTheDestinationsInventoryFollowsTheSources: with
+// Inventory.DestinationBucket, the destination gets an inventory
+// configuration of its own id, like the source's (every version, the same
+// format, frequency, fields and filter), delivered to that bucket in the
+// destination's region; someone else's is kept; an Update without it,
+// and a Delete, remove it.
+func TestTheDestinationsInventoryFollowsTheSources(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	w.bucket(t, "src", "us-east-1", true)
+	w.bucket(t, "dst", "ap-south-1", true)
+	w.bucket(t, "inv", "us-east-1", false)
+	w.bucket(t, "inv-south", "ap-south-1", false)
+	theirs := &types.InventoryConfiguration{Id: aws.String("dr-team"), IsEnabled: aws.Bool(true),
+		IncludedObjectVersions: types.InventoryIncludedObjectVersionsCurrent,
+		Schedule:               &types.InventorySchedule{Frequency: types.InventoryFrequencyWeekly},
+		Destination: &types.InventoryDestination{S3BucketDestination: &types.InventoryS3BucketDestination{
+			Bucket: aws.String("arn:aws:s3:::inv-south"), Format: types.InventoryFormatCsv}}}
+	if _, err := w.s3("ap-south-1").PutBucketInventoryConfiguration(ctx, &s3.PutBucketInventoryConfigurationInput{Bucket: aws.String("dst"),
+		Id: theirs.Id, InventoryConfiguration: theirs}); err != nil {
+		t.Fatal(err)
+	}
+	p := withInventory(props("src", dest("dst", "ap-south-1")), map[string]any{"Bucket": "inv", "Prefix": "inventory", "Format": "Parquet", "DestinationBucket": "inv-south"})
+	p["Prefix"] = "photos/"
+	r := w.send(t, cfn.RequestCreate, "", p, nil)
+	mustSucceed(t, r)
+	srcID, _ := r.Data["InventoryConfigurationId"].(string)
+	dstID, _ := r.Data["DestinationInventoryConfigurationId"].(string)
+	if dstID == "" || dstID == srcID {
+		t.Fatalf("destination inventory id %q, source's %q: want one of its own", dstID, srcID)
+	}
+	src, dst := w.inventories(t, "src", "us-east-1")[srcID], w.inventories(t, "dst", "ap-south-1")
+	mine, ok := dst[dstID]
+	if !ok || len(dst) != 2 {
+		t.Fatalf("the destination's inventories: %v, want dr-team and %q", keys(dst), dstID)
+	}
+	d := mine.Destination.S3BucketDestination
+	if aws.ToString(d.Bucket) != "arn:aws:s3:::inv-south" || d.Format != src.Destination.S3BucketDestination.Format || aws.ToString(d.Prefix) != "inventory" ||
+		mine.IncludedObjectVersions != types.InventoryIncludedObjectVersionsAll || mine.Schedule.Frequency != src.Schedule.Frequency ||
+		!slices.Equal(mine.OptionalFields, src.OptionalFields) || mine.Filter == nil || aws.ToString(mine.Filter.Prefix) != "photos/" {
+		t.Errorf("the destination's inventory %+v (delivered %+v), want the source's %+v delivered to inv-south", mine, d, src)
+	}
+
+	t.Run("a bucket in another region than the destination's is refused in one sentence", func(t *testing.T) {
+		q := withInventory(props("src", dest("dst", "ap-south-1")), map[string]any{"Bucket": "inv", "DestinationBucket": "inv"})
+		if r := w.send(t, cfn.RequestCreate, "", q, nil); r.Status != cfn.StatusFailed || !strings.Contains(r.Reason, "is the source's or its inventory's bucket") {
+			t.Errorf("got %s %q", r.Status, r.Reason)
+		}
+		w.bucket(t, "inv-west", "eu-west-1", false)
+		q = withInventory(props("src", dest("dst", "ap-south-1")), map[string]any{"Bucket": "inv", "DestinationBucket": "inv-west"})
+		want := "Inventory.DestinationBucket inv-west is in eu-west-1 but the destination dst is in ap-south-1: S3 Inventory delivers only to a bucket in the inventoried bucket's region."
+		if r := w.send(t, cfn.RequestCreate, "", q, nil); r.Status != cfn.StatusFailed || !strings.Contains(r.Reason, want) {
+			t.Errorf("got %s %q, want %q", r.Status, r.Reason, want)
+		}
+		q = withInventory(props("src", dest("dst", "ap-south-1"), dest("inv-west", "eu-west-1")), map[string]any{"Bucket": "inv", "DestinationBucket": "inv-south"})
+		if r := w.send(t, cfn.RequestCreate, "", q, nil); r.Status != cfn.StatusFailed || !strings.Contains(r.Reason, "needs exactly one destination, not 2") {
+			t.Errorf("got %s %q", r.Status, r.Reason)
+		}
+	})
+
+	t.Run("an Update without DestinationBucket removes it and keeps theirs", func(t *testing.T) {
+		q := withInventory(props("src", dest("dst", "ap-south-1")), map[string]any{"Bucket": "inv", "Prefix": "inventory", "Format": "Parquet"})
+		q["Prefix"] = "photos/"
+		mustSucceed(t, w.send(t, cfn.RequestUpdate, r.PhysicalResourceID, q, p))
+		if got := w.inventories(t, "dst", "ap-south-1"); len(got) != 1 || got["dr-team"].Id == nil {
+			t.Errorf("after Update: %v, want dr-team alone", keys(got))
+		}
+		if _, ok := w.inventories(t, "src", "us-east-1")[srcID]; !ok {
+			t.Error("the Update removed the source's inventory")
+		}
+	})
+
+	t.Run("Delete removes it and keeps theirs", func(t *testing.T) {
+		mustSucceed(t, w.send(t, cfn.RequestUpdate, r.PhysicalResourceID, p, nil))
+		if _, ok := w.inventories(t, "dst", "ap-south-1")[dstID]; !ok {
+			t.Fatal("the Update did not put it back")
+		}
+		mustSucceed(t, w.send(t, cfn.RequestDelete, r.PhysicalResourceID, p, nil))
+		if got := w.inventories(t, "dst", "ap-south-1"); len(got) != 1 || got["dr-team"].Id == nil {
+			t.Errorf("after Delete: %v, want dr-team alone", keys(got))
+		}
+	})
+}

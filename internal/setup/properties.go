@@ -36,6 +36,11 @@ type Inventory struct {
 	Prefix    string // where in it; S3 adds the source and the configuration id
 	Format    string // CSV or Parquet
 	Frequency string // Daily or Weekly
+	// DestinationBucket, when set, receives an inventory of the (one)
+	// destination bucket too, with the same format, frequency, fields and
+	// prefix: a bucket in the destination's region, since S3 Inventory
+	// delivers only to a bucket of the inventoried bucket's region.
+	DestinationBucket string
 }
 
 // Destination is one entry of the Destinations property.
@@ -83,7 +88,7 @@ var knownProperties = map[string]bool{
 // KnownProperty reports whether name is a property of Custom::S3Replication.
 func KnownProperty(name string) bool { return knownProperties[name] }
 
-var knownInventoryProperties = map[string]bool{"Bucket": true, "Prefix": true, "Format": true, "Frequency": true}
+var knownInventoryProperties = map[string]bool{"Bucket": true, "Prefix": true, "Format": true, "Frequency": true, "DestinationBucket": true}
 
 var knownDestinationProperties = map[string]bool{
 	"Bucket": true, "Region": true, "StorageClass": true, "Account": true,
@@ -280,6 +285,16 @@ func ParseProperties(raw map[string]any) (Properties, error) {
 	if out.Inventory != nil && out.Inventory.Bucket == out.SourceBucket {
 		p.fail("Inventory.Bucket is the SourceBucket: S3 would list its own reports; use a bucket of their own.")
 	}
+	if inv := out.Inventory; inv != nil && inv.DestinationBucket != "" {
+		switch {
+		case len(out.Destinations) != 1:
+			p.fail("Inventory.DestinationBucket needs exactly one destination, not %d: it receives that destination's inventory.", len(out.Destinations))
+		case inv.DestinationBucket == out.Destinations[0].Bucket:
+			p.fail("Inventory.DestinationBucket is the destination bucket: S3 would list its own reports; use a bucket of their own.")
+		case inv.DestinationBucket == out.SourceBucket || inv.DestinationBucket == inv.Bucket:
+			p.fail("Inventory.DestinationBucket %s is the source's or its inventory's bucket: it must be a bucket in the destination's region.", inv.DestinationBucket)
+		}
+	}
 	seen := map[string]bool{}
 	for i, d := range out.Destinations {
 		label := fmt.Sprintf("Destinations[%d]", i)
@@ -374,9 +389,17 @@ func (p *parser) inventory(v any) *Inventory {
 		Prefix:    strings.Trim(p.prefix(raw, "Prefix", "Inventory.Prefix"), "/"),
 		Format:    p.str(raw, "Format", "Inventory.Format"),
 		Frequency: p.str(raw, "Frequency", "Inventory.Frequency"),
+
+		DestinationBucket: p.str(raw, "DestinationBucket", "Inventory.DestinationBucket"),
 	}
 	if arn, name, ok := strings.Cut(inv.Bucket, ":::"); ok && strings.HasPrefix(arn, "arn:aws") && strings.HasSuffix(arn, ":s3") {
 		inv.Bucket = name // a bucket ARN names the bucket too
+	}
+	if arn, name, ok := strings.Cut(inv.DestinationBucket, ":::"); ok && strings.HasPrefix(arn, "arn:aws") && strings.HasSuffix(arn, ":s3") {
+		inv.DestinationBucket = name
+	}
+	if inv.DestinationBucket != "" && !bucketName.MatchString(inv.DestinationBucket) {
+		p.fail("Inventory.DestinationBucket %q is not a valid bucket name.", inv.DestinationBucket)
 	}
 	switch {
 	case inv.Bucket == "":

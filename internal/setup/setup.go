@@ -149,6 +149,9 @@ func (s *Setup) Handle(ctx context.Context, ev cfn.Event) (string, map[string]an
 			return ev.PhysicalResourceID, nil, nil
 		}
 		err := s.remove(ctx, owner(ev), source)
+		if p, perr := ParseProperties(ev.ResourceProperties); err == nil && perr == nil && p.SourceBucket == source {
+			err = s.removeDestinationInventory(ctx, owner(ev), p)
+		}
 		if err == nil {
 			log.Info("removed", "sourceBucket", source)
 		}
@@ -309,6 +312,19 @@ func (s *Setup) apply(ctx context.Context, ev cfn.Event, p Properties, hadQueue 
 		}
 		dsts[i] = loc
 	}
+	if inv := p.Inventory; inv != nil && inv.DestinationBucket != "" && len(dsts) == 1 {
+		loc, err := s.locate(ctx, inv.DestinationBucket)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case !loc.exists:
+			problems = append(problems, fmt.Sprintf("Inventory.DestinationBucket %q does not exist, or this account cannot see it.", inv.DestinationBucket))
+		case dsts[0].region != "" && loc.region != dsts[0].region:
+			problems = append(problems, fmt.Sprintf("Inventory.DestinationBucket %s is in %s but the destination %s is in %s: S3 Inventory delivers only to a bucket in the inventoried bucket's region.",
+				inv.DestinationBucket, loc.region, p.Destinations[0].Bucket, dsts[0].region))
+		}
+	}
 	if len(problems) > 0 {
 		return nil, &InvalidError{Problems: problems}
 	}
@@ -320,6 +336,9 @@ func (s *Setup) apply(ctx context.Context, ev cfn.Event, p Properties, hadQueue 
 		}
 	}
 	if w.inventory, err = s.planInventory(ctx, own, p, src); err != nil {
+		return nil, err
+	}
+	if w.destinationInventories, err = s.planDestinationInventories(ctx, ev, own, p, dsts); err != nil {
 		return nil, err
 	}
 	for i, d := range p.Destinations {
@@ -362,6 +381,9 @@ func (s *Setup) apply(ctx context.Context, ev cfn.Event, p Properties, hadQueue 
 	data := responseData(p, src, dsts, w.rules.ids, notesText)
 	if p.Inventory != nil {
 		data["InventoryConfigurationId"] = inventoryID(own)
+		if p.Inventory.DestinationBucket != "" {
+			data["DestinationInventoryConfigurationId"] = DestinationInventoryID(own)
+		}
 	}
 	if b, _ := json.Marshal(data); len(b) > maxData {
 		return nil, fmt.Errorf("too many destinations: %d make a response of %d bytes, over what CloudFormation accepts; split them over several resources", len(p.Destinations), len(b))
@@ -383,11 +405,14 @@ func (s *Setup) apply(ctx context.Context, ev cfn.Event, p Properties, hadQueue 
 // written when that check fails. Versioning, which cannot be turned off
 // again, and the rules, which need it, go last.
 type writes struct {
-	notes        notificationsPlan
-	inventory    inventoryPlan
-	destinations []securePlan
-	versioning   []located
-	rules        rulesPlan
+	notes     notificationsPlan
+	inventory inventoryPlan
+	// destinationInventories: the destination's, and the one an update
+	// leaves behind on a former destination.
+	destinationInventories []inventoryPlan
+	destinations           []securePlan
+	versioning             []located
+	rules                  rulesPlan
 }
 
 func (w writes) none() bool {
@@ -395,6 +420,11 @@ func (w writes) none() bool {
 		return false
 	}
 	for _, d := range w.destinations {
+		if !d.none() {
+			return false
+		}
+	}
+	for _, d := range w.destinationInventories {
 		if !d.none() {
 			return false
 		}
@@ -411,6 +441,12 @@ func (w writes) write(ctx context.Context, s *Setup) error {
 	}
 	for _, d := range w.destinations {
 		if err := d.write(ctx, s); err != nil {
+			return err
+		}
+	}
+	// After a destination created here exists.
+	for _, d := range w.destinationInventories {
+		if err := d.write(ctx); err != nil {
 			return err
 		}
 	}

@@ -309,7 +309,7 @@ func TestNamesDeriveFromTheStack(t *testing.T) {
 		}
 	}
 	for id, r := range tpl.Resources {
-		if r.Type == "AWS::Lambda::EventSourceMapping" {
+		if r.Type == "AWS::Lambda::EventSourceMapping" || r.Type == "AWS::Lambda::Permission" {
 			continue // FunctionName there names the stack's own function
 		}
 		for k, v := range r.Properties {

@@ -43,6 +43,14 @@ type Options struct {
 	// PageSize is how many rows a results page holds; 1000, Athena's
 	// most, by default.
 	PageSize int32
+	// Started, if set, is told each query's execution id as soon as
+	// Athena has taken it, so that a caller stopped before the query ends
+	// can Resume it; an error from it stops the query.
+	Started func(ctx context.Context, id string) error
+	// Detach leaves a query still running at Timeout running, rather than
+	// stopping it: Query returns an error wrapping ErrRunning, and a later
+	// engine can Resume it.
+	Detach bool
 }
 
 // Engine is Athena as the verification's engine.
@@ -51,6 +59,7 @@ type Engine struct {
 	opts    Options
 	scanned int64
 	id      string
+	resume  string
 }
 
 var _ verify.Engine = (*Engine)(nil)
@@ -100,8 +109,24 @@ func (e *Engine) Tables(_ context.Context, src, dst verify.Inventory) (verify.Ta
 // still running when the wait timed out.
 var ErrQuery = errors.New("the Athena query did not succeed")
 
-// Query starts a statement, waits for it, and streams its rows.
+// ErrRunning marks a query left running at the timeout (Detach): it wraps
+// ErrQuery too, and the engine's QueryID names it.
+var ErrRunning = fmt.Errorf("%w: still running", ErrQuery)
+
+// Resume has the next Query wait for, and read, the query id that an
+// earlier engine started with the same statement, rather than start one.
+func (e *Engine) Resume(id string) { e.resume = id }
+
+// Query starts a statement (or resumes one, after Resume), waits for it,
+// and streams its rows.
 func (e *Engine) Query(ctx context.Context, sql string, row func([]string) error) error {
+	if e.resume != "" {
+		e.id, e.resume = e.resume, ""
+		if err := e.wait(ctx, e.id); err != nil {
+			return err
+		}
+		return e.results(ctx, row)
+	}
 	in := &athena.StartQueryExecutionInput{
 		QueryString:           aws.String(sql),
 		WorkGroup:             aws.String(e.opts.Workgroup),
@@ -115,9 +140,20 @@ func (e *Engine) Query(ctx context.Context, sql string, row func([]string) error
 		return fmt.Errorf("athena: start the query: %w", err)
 	}
 	e.id = aws.ToString(out.QueryExecutionId)
+	if e.opts.Started != nil {
+		if err := e.opts.Started(ctx, e.id); err != nil {
+			e.stop(ctx, e.id)
+			return fmt.Errorf("athena: query %s started: %w", e.id, err)
+		}
+	}
 	if err := e.wait(ctx, e.id); err != nil {
 		return err
 	}
+	return e.results(ctx, row)
+}
+
+// results pages through a finished query's rows.
+func (e *Engine) results(ctx context.Context, row func([]string) error) error {
 	p := athena.NewGetQueryResultsPaginator(e.api, &athena.GetQueryResultsInput{QueryExecutionId: aws.String(e.id), MaxResults: aws.Int32(e.opts.PageSize)})
 	header := true
 	vals := []string{}
@@ -176,11 +212,12 @@ func (e *Engine) wait(ctx context.Context, id string) error {
 			return fmt.Errorf("%w: query %s %s: %s", ErrQuery, id, state, cmp.Or(reason, "Athena gave no reason"))
 		}
 		if !time.Now().Add(delay).Before(deadline) {
+			if e.opts.Detach {
+				return fmt.Errorf("%w: query %s still %s after %s; it was left running", ErrRunning, id, cmp.Or(string(state), "unknown"), e.opts.Timeout)
+			}
 			// Nothing should keep running, and billing, once the answer
 			// no longer matters.
-			stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			_, _ = e.api.StopQueryExecution(stop, &athena.StopQueryExecutionInput{QueryExecutionId: aws.String(id)})
-			cancel()
+			e.stop(ctx, id)
 			return fmt.Errorf("%w: query %s still %s after %s; it was stopped", ErrQuery, id, cmp.Or(string(state), "unknown"), e.opts.Timeout)
 		}
 		select {
@@ -203,3 +240,10 @@ func quote(name string) string {
 
 // literal makes an SQL string of s.
 func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// stop asks Athena to stop a query, even after ctx ended.
+func (e *Engine) stop(ctx context.Context, id string) {
+	stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_, _ = e.api.StopQueryExecution(stop, &athena.StopQueryExecutionInput{QueryExecutionId: aws.String(id)})
+}
