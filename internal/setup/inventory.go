@@ -3,6 +3,7 @@ package setup
 import (
 	"context"
 	"fmt"
+	"github.com/replaudit/replaudit/internal/inventory"
 	"slices"
 
 	"github.com/aws/aws-lambda-go/cfn"
@@ -23,6 +24,19 @@ func inventoryID(own string) string { return own + "-inventory" }
 var inventoryFields = []types.InventoryOptionalField{
 	types.InventoryOptionalFieldSize, types.InventoryOptionalFieldLastModifiedDate, types.InventoryOptionalFieldETag,
 	types.InventoryOptionalFieldReplicationStatus, types.InventoryOptionalFieldEncryptionStatus,
+}
+
+// InventoryColumns are the columns of the inventories the setup asks for,
+// in the order S3 writes a CSV inventory's: the version columns every
+// inventory of all versions has, then the optional fields, named as SQL
+// engines read them (inventory.SQLName). The stack's Glue tables list
+// these; a test keeps them in step.
+func InventoryColumns() []string {
+	cols := []string{"bucket", "key", "version_id", "is_latest", "is_delete_marker"}
+	for _, f := range inventoryFields {
+		cols = append(cols, inventory.SQLName(string(f)))
+	}
+	return cols
 }
 
 // inventoryPlan is the write that brings the resource's inventory

@@ -390,7 +390,8 @@ func resolved(t *testing.T, params map[string]string) *stack.Resolved {
 	r, err := stack.Resolve(tree, stack.Inputs{Parameters: params, StackID: testStackID,
 		Resource: func(id string) (string, map[string]string, bool) {
 			return id, map[string]string{"Arn": "arn:aws:test:::" + id, "RuleIds": id + "-rules", "QueueName": id,
-				"SourceBucketArn": id + "-source", "DestinationBucketArns": id + "-destinations"}, true
+				"SourceBucketArn": id + "-source", "DestinationBucketArns": id + "-destinations",
+				"InventoryConfigurationId": id + "-inventory", "DestinationInventoryConfigurationId": id + "-destination-inventory"}, true
 		}})
 	if err != nil {
 		t.Fatal(err)
@@ -592,5 +593,57 @@ func TestTheReportFindsTheStacksThreshold(t *testing.T) {
 	out, _ := load(t).Outputs["PendingThresholdMinutes"].(map[string]any)
 	if fmt.Sprint(out["Value"]) != "PendingThresholdMinutes" {
 		t.Errorf("the PendingThresholdMinutes output: %v", out)
+	}
+}
+
+// TestVerificationIsScopedToItsWorkgroupTablesAndInventories: with
+// DestinationInventoryBucketName, the stack creates the Glue tables over
+// both inventories, whose columns are the ones the setup asks S3 for in
+// S3's order, the workgroup with its cutoff, and the schedule; the
+// reconciler may run queries in that workgroup and read those tables and
+// inventories only.
+func TestVerificationIsScopedToItsWorkgroupTablesAndInventories(t *testing.T) {
+	for _, format := range []string{"CSV", "Parquet"} {
+		t.Run(format, func(t *testing.T) {
+			res := resolveStack(t, map[string]string{"SourceBucketName": "acme-data", "DestinationBucketName": "acme-data-dr", "EnableInventory": "true",
+				"InventoryFormat": format, "DestinationInventoryBucketName": "acme-dr-inventory"})
+			for _, table := range []string{"SourceInventoryTable", "DestinationInventoryTable"} {
+				in, _ := res[table].Properties["TableInput"].(map[string]any)
+				sd, _ := in["StorageDescriptor"].(map[string]any)
+				var names []string
+				cols, _ := sd["Columns"].([]any)
+				for _, c := range cols {
+					names = append(names, fmt.Sprint(c.(map[string]any)["Name"]))
+				}
+				if !slices.Equal(names, setup.InventoryColumns()) {
+					t.Errorf("%s's columns %v, want the setup's inventory columns in S3's order %v", table, names, setup.InventoryColumns())
+				}
+				if loc := fmt.Sprint(sd["Location"]); !strings.HasSuffix(loc, "/hive/") {
+					t.Errorf("%s reads %s, want an inventory's hive symlinks", table, loc)
+				}
+			}
+			if !strings.Contains(fmt.Sprint(res["DestinationInventoryTable"].Properties), "s3://acme-dr-inventory/inventory/acme-data-dr/") {
+				t.Errorf("the destination's table does not read the destination's inventory: %v", res["DestinationInventoryTable"].Properties)
+			}
+			wg := fmt.Sprint(res["VerifyWorkGroup"].Properties)
+			if !strings.Contains(wg, "BytesScannedCutoffPerQuery") {
+				t.Errorf("the workgroup has no bytes-scanned cutoff: %s", wg)
+			}
+			sts := map[string]map[string]any{}
+			statements(res["InventoryReconcilerFunction"].Properties, sts)
+			for sid, want := range map[string]string{
+				"RunTheVerificationQuery":      ":workgroup/",
+				"ReadTheInventoryTables":       ":table/",
+				"ReadTheDestinationsInventory": "acme-dr-inventory/inventory/acme-data-dr/*",
+			} {
+				got := fmt.Sprint(sts[sid]["Resource"])
+				if !strings.Contains(got, want) || strings.Contains(got, "*]") || got == "*" {
+					t.Errorf("%s may act on %s, want only %s", sid, got, want)
+				}
+			}
+			if in := fmt.Sprint(res["VerifySchedule"].Properties["Targets"]); !strings.Contains(in, `{"verify":"pending"}`) {
+				t.Errorf("the schedule's target: %s", in)
+			}
+		})
 	}
 }

@@ -843,6 +843,10 @@ func (s *inventedStack) create(id string) {
 		"RuleIds":               "rule-" + id,
 		"SourceBucketArn":       "arn:aws:s3:::src-bucket",
 		"DestinationBucketArns": "arn:aws:s3:::dst-bucket",
+		// What the setup function answers with inventory and verification
+		// on (see setup's response Data).
+		"InventoryConfigurationId":            id + "-inventory",
+		"DestinationInventoryConfigurationId": id + "-destination-inventory",
 	}
 }
 
@@ -887,6 +891,8 @@ func TestTheTemplateProvisionsInOrderWithEveryIntrinsicResolved(t *testing.T) {
 	}{
 		{"with the defaults: no inventory", map[string]string{"SourceBucketName": "src-bucket", "DestinationBucketName": "dst-bucket"}, false},
 		{"with inventory on and re-drives to confirm", map[string]string{"SourceBucketName": "src-bucket", "DestinationBucketName": "dst-bucket", "EnableInventory": "true", "AutoRedrive": "confirm"}, true},
+		{"with inventory and the destination's verification on", map[string]string{"SourceBucketName": "src-bucket", "DestinationBucketName": "dst-bucket", "EnableInventory": "true",
+			"AutoRedrive": "true", "DestinationInventoryBucketName": "dst-inventory"}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
