@@ -96,7 +96,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		ctx, cancel = context.WithDeadline(ctx, d.Add(-min(time.Second, time.Until(d)/10)))
 		defer cancel()
 	}
-	batch := h.opts.Tracker.Ledger().NewBatch(true)
+	batch := h.opts.Tracker.Ledger().NewBatch(ctx, true)
 	for _, m := range ev.Records {
 		sem <- struct{}{}
 		if !stopAt.IsZero() && time.Now().After(stopAt) {

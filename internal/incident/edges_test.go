@@ -414,6 +414,9 @@ func TestATakenOverClaimDoesNotPageAProblemAlreadyOver(t *testing.T) {
 		t.Fatalf("prepare: alert %q, want a claim left behind", it.Alert)
 	}
 	w.redrive()
+	// The next event comes once the stopped write's batch is past its
+	// deadline; before, it would wait for that batch (ErrOwedElsewhere).
+	w.clock.Advance(2 * time.Minute)
 	w.mustSettle(w.verified("k"))
 	w.quiet()
 	if it := w.item("k"); it.Verdict != audit.Verified || it.Alert != incident.Resolved {

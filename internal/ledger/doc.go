@@ -23,36 +23,41 @@
 //
 // An item's write says what the rollups owe for it, in the same
 // conditional write: its counters now (rc), those counted before (rp),
-// and the batch that owes the difference (rb, "writer:seq"). So a change
-// is owed by exactly the write that made it, and a batch's add may stop
-// anywhere without losing or doubling a count:
+// and the batch that owes the difference (rb, "writer:seq:deadline"). So
+// a change is owed by exactly the write that made it, and a batch's add
+// may stop anywhere without losing or doubling a count:
 //
-//	state of the owing batch   what the rollups count   who finds out
-//	------------------------   ----------------------   -------------------------------------------
-//	not added yet, running     rp (rc once it adds)     its own Flush
-//	added (seq >= its seq)     rc                       anyone reading the rollup item
-//	fenced (in its fenced set) rp, for good             its Flush fails: ErrFenced
-//	stopped, never added       rp                       the next writer of the item, which fences it
+//	state of the owing batch        what the rollups count   what the item's next writer does
+//	-----------------------------   ----------------------   ------------------------------------------------
+//	running (before its deadline    rp (rc once it adds)     waits: ErrOwedElsewhere (the SQS message comes
+//	  and a minute more)                                     again, a sweep tries next time)
+//	added (seq >= its seq)          rc                       goes on from rc
+//	fenced (in its fenced set)      rp, for good             goes on from rp, and owes rc-rp itself
+//	stopped, past its deadline      rp                       fences it, then as fenced
 //
 // Transitions, each one call:
 //
 //	write item (Change)      the item owes rc-rp to this batch; the batch adds it in memory
 //	Flush: add               seq := batch seq; the counters move by the batch's sum; if the
 //	                         answer is lost, the retry fails its condition and the token says
-//	                         it applied
-//	settle (another writer)  reads the rollup item: added, fenced, or neither; neither is
-//	                         fenced (ADD fenced, only while seq < the batch's), then rp counts
-//	                         and this writer owes rc-rp itself, writing the item again if it
-//	                         had nothing else to write
+//	                         it applied; if the batch was fenced, nothing moves and Flush
+//	                         returns the tags of its writes (ErrFenced)
+//	settle (another writer)  reads the rollup item: added, fenced, or neither; neither past
+//	                         the deadline is fenced (ADD fenced, only while seq < the
+//	                         batch's), then rp counts and this writer owes rc-rp itself,
+//	                         writing the item again if it had nothing else to write
 //
-// Whoever writes the item next settles it first, so what stops is always
-// found: an SQS batch's messages come again when it stops or its add
-// fails (the auditor returns them as failures), and an item written by a
-// batch nothing delivers again (a sweep, the CLI) stays in the attention
-// index until the batch added (then it is taken out) or until a sweep,
-// 16 minutes on, settles it. A writer whose batch failed to add is not
-// used again, so "seq >= its seq" always means added. Items written before
-// rollups existed count in base rollups that `replaudit rollup rebuild`
-// writes (BaseOf, Rebuild), and keep what they counted there (rb0) when
-// they next change.
+// A batch is never fenced while it may still flush, so concurrent writers
+// of one item never undo each other's batches: the later one waits. What
+// stops is always found by the item's next writer: an SQS batch's messages
+// come again when it stops or its add fails (the auditor returns them as
+// failures, and SQS's visibility timeout outlasts the batch's deadline),
+// and an item written by a batch nothing delivers again (a sweep, a
+// reconciliation file, the CLI) stays in the attention index until the
+// batch added (then Unpark takes it out) or until a sweep, 16 minutes on,
+// settles it. A writer whose batch failed to add is not used again, so
+// "seq >= its seq" always means added. Items written before rollups
+// existed count in base rollups that `replaudit rollup rebuild` writes
+// (BaseOf, Rebuild), and keep what they counted there (rb0) when they
+// next change.
 package ledger

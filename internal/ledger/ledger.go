@@ -424,7 +424,7 @@ type Mutation func(cur *Item) (next Item, write bool, err error)
 func (l *Ledger) Change(ctx context.Context, k Key, guess *Item, fn Mutation) (Item, bool, error) {
 	b, tag := batchOf(ctx)
 	if b == nil && IsObject(k) {
-		b = l.NewBatch(false)
+		b = l.NewBatch(ctx, false)
 		defer func() {
 			if _, err := b.Flush(ctx); err != nil {
 				slog.Default().Warn("a rollup add did not apply; the item stays due until a sweep settles it", "pk", k.PK, "sk", k.SK, "error", err)

@@ -178,14 +178,36 @@ func IsRollup(it Item) bool { return strings.HasPrefix(it.PK, rollPrefix) }
 // what items written before rollups existed count.
 const baseWriter = "base"
 
-// A batch's place in a writer's sequence, as items name it ("writer:seq").
-func batchID(writer string, seq int64) string { return writer + ":" + strconv.FormatInt(seq, 10) }
-
-func parseBatch(id string) (writer string, seq int64, ok bool) {
-	w, s, found := strings.Cut(id, ":")
-	n, err := strconv.ParseInt(s, 10, 64)
-	return w, n, found && err == nil && w != ""
+// A batch's place in a writer's sequence and the time by which it has
+// flushed, as items name it ("writer:seq:deadline", the deadline in Unix
+// milliseconds).
+func batchID(writer string, seq int64, deadline time.Time) string {
+	return writer + ":" + strconv.FormatInt(seq, 10) + ":" + strconv.FormatInt(deadline.UnixMilli(), 10)
 }
+
+func parseBatch(id string) (writer string, seq int64, deadline time.Time, ok bool) {
+	parts := strings.Split(id, ":")
+	if len(parts) != 3 || parts[0] == "" {
+		return "", 0, time.Time{}, false
+	}
+	n, err1 := strconv.ParseInt(parts[1], 10, 64)
+	ms, err2 := strconv.ParseInt(parts[2], 10, 64)
+	return parts[0], n, time.UnixMilli(ms).UTC(), err1 == nil && err2 == nil
+}
+
+// maxBatchLife bounds a batch without a deadline of its own (the CLI's):
+// after it, and fenceAfter more, the batch is taken as stopped.
+const maxBatchLife = 10 * time.Minute
+
+// fenceAfter is how long past a batch's deadline another writer waits
+// before fencing it: a batch is never fenced while it may still flush,
+// clocks a little apart included.
+const fenceAfter = time.Minute
+
+// ErrOwedElsewhere is an item whose last change a batch still running
+// owes the rollups: the write waits until that batch flushed or its
+// deadline passed (an SQS message comes again; a sweep tries next time).
+var ErrOwedElsewhere = fmt.Errorf("%w: its last change is owed by a batch still running", ErrContended)
 
 // writer is a sequence of batches whose adds apply in order, one rollup
 // item per key. A writer that fails to apply a batch is dropped: its
@@ -223,8 +245,9 @@ func (ws *writers) give(w *writer) {
 // rollup key when it is flushed. See the package documentation for its
 // states and why every verdict change counts exactly once.
 type Batch struct {
-	l *Ledger
-	w *writer
+	l        *Ledger
+	w        *writer
+	deadline time.Time
 	// redelivered: every input of the batch comes again if it is not
 	// flushed (an SQS batch). Otherwise an item written with a rollup owed
 	// stays in the attention index until the sweeper sees it settled.
@@ -239,16 +262,21 @@ type Batch struct {
 	done    bool
 }
 
-// NewBatch starts a batch of writes. redelivered says the caller's inputs
-// come again when the batch is not flushed, as an SQS batch's messages
-// do; a batch whose inputs do not leaves the items it owes rollups for in
-// the attention index, so a sweep settles them.
-func (l *Ledger) NewBatch(redelivered bool) *Batch {
-	return &Batch{l: l, w: l.writers.take(), redelivered: redelivered, deltas: map[RollKey]map[string]int64{},
+// NewBatch starts a batch of writes, to flush before ctx's deadline (or
+// within maxBatchLife). redelivered says the caller's inputs come again
+// when the batch is not flushed, as an SQS batch's messages do; a batch
+// whose inputs do not leaves the items it owes rollups for in the
+// attention index, so a sweep settles them.
+func (l *Ledger) NewBatch(ctx context.Context, redelivered bool) *Batch {
+	life := maxBatchLife
+	if d, ok := ctx.Deadline(); ok {
+		life = min(life, max(time.Until(d), 0))
+	}
+	return &Batch{l: l, w: l.writers.take(), deadline: l.Now().Add(life), redelivered: redelivered, deltas: map[RollKey]map[string]int64{},
 		tags: map[RollKey]map[string]bool{}, broken: map[RollKey]bool{}, settled: map[string]bool{}, parked: map[Key]Item{}}
 }
 
-func (b *Batch) id() string { return batchID(b.w.id, b.w.seq) }
+func (b *Batch) id() string { return batchID(b.w.id, b.w.seq, b.deadline) }
 
 type batchCtx struct{}
 
@@ -283,7 +311,7 @@ func (b *Batch) counted(ctx context.Context, cur *Item) (cells string, mine bool
 	if cur.RollBatch == "" {
 		return cur.RollCells, false, nil
 	}
-	w, seq, ok := parseBatch(cur.RollBatch)
+	w, seq, deadline, ok := parseBatch(cur.RollBatch)
 	if !ok {
 		return "", false, fmt.Errorf("item %s %s names no batch it can read: %q", cur.PK, cur.SK, cur.RollBatch)
 	}
@@ -295,7 +323,7 @@ func (b *Batch) counted(ctx context.Context, cur *Item) (cells string, mine bool
 			return cur.RollCells, false, nil // this writer applied every earlier batch, or was dropped
 		}
 	}
-	applied, err := b.settle(ctx, rollKeyOf(*cur).shard(w), w, seq)
+	applied, err := b.settle(ctx, rollKeyOf(*cur).shard(w), w, seq, deadline)
 	if err != nil {
 		return "", false, err
 	}
@@ -306,9 +334,10 @@ func (b *Batch) counted(ctx context.Context, cur *Item) (cells string, mine bool
 }
 
 // settle reports whether another writer's batch applied its add to a
-// rollup item. One that has not is fenced, so it never will: its writer
-// learns it when it flushes, and delivers its inputs again.
-func (b *Batch) settle(ctx context.Context, k Key, w string, seq int64) (bool, error) {
+// rollup item. One that has not, past its deadline, is fenced, so it never
+// will (its writer, if it still runs, learns it when it flushes); one that
+// may still flush is ErrOwedElsewhere.
+func (b *Batch) settle(ctx context.Context, k Key, w string, seq int64, deadline time.Time) (bool, error) {
 	memo := k.PK + "/" + k.SK + "/" + strconv.FormatInt(seq, 10)
 	b.mu.Lock()
 	applied, known := b.settled[memo]
@@ -335,6 +364,8 @@ func (b *Batch) settle(ctx context.Context, k Key, w string, seq int64) (bool, e
 			applied, known = false, true
 		case r.Seq >= seq:
 			applied, known = true, true
+		case b.l.Now().Before(deadline.Add(fenceAfter)):
+			return false, fmt.Errorf("item of rollup %s %s: %w", k.PK, k.SK, ErrOwedElsewhere)
 		default:
 			_, err = b.l.opts.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 				TableName: aws.String(b.l.opts.Table), Key: k.AV(),
@@ -349,7 +380,7 @@ func (b *Batch) settle(ctx context.Context, k Key, w string, seq int64) (bool, e
 			case errors.As(err, &ccf):
 				continue // it applied meanwhile: read it again
 			default:
-				return false, fmt.Errorf("fence batch %s on rollup %s %s: %w", batchID(w, seq), k.PK, k.SK, err)
+				return false, fmt.Errorf("fence batch %s:%d on rollup %s %s: %w", w, seq, k.PK, k.SK, err)
 			}
 		}
 		if known {
@@ -359,7 +390,7 @@ func (b *Batch) settle(ctx context.Context, k Key, w string, seq int64) (bool, e
 			return applied, nil
 		}
 	}
-	return false, fmt.Errorf("settle batch %s on rollup %s %s: %w", batchID(w, seq), k.PK, k.SK, ErrContended)
+	return false, fmt.Errorf("settle batch %s:%d on rollup %s %s: %w", w, seq, k.PK, k.SK, ErrContended)
 }
 
 // stamp writes into next what the rollups owe for it: its counters now,

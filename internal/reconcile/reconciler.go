@@ -313,7 +313,7 @@ func (r *Reconciler) readInBatch(ctx context.Context, t Task) (Counts, string, e
 	if r.opts.Ledger == nil {
 		return r.read(ctx, t)
 	}
-	b := r.opts.Ledger.NewBatch(false)
+	b := r.opts.Ledger.NewBatch(ctx, false)
 	c, failure, err := r.read(ledger.WithBatch(ctx, b, t.File.Key), t)
 	if _, ferr := b.Flush(ctx); ferr != nil {
 		r.opts.Log.Warn("rollup adds did not apply; their items stay due and a sweep adds them", "file", t.File.Key, "error", ferr)

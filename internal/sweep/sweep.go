@@ -135,7 +135,7 @@ func (s *Sweeper) sweep(ctx context.Context) (Summary, error) {
 	// source and destination, at its end. Nothing delivers a sweep again,
 	// so an item whose add is owed stays due until a later sweep sees it
 	// added, or adds it itself.
-	batch := s.opts.Ledger.NewBatch(false)
+	batch := s.opts.Ledger.NewBatch(ctx, false)
 	defer func() {
 		if unapplied, err := batch.Flush(ctx); err != nil {
 			s.opts.Log.Warn("rollup adds did not apply; their items stay due and the next sweep adds them", "items", len(unapplied), "error", err)

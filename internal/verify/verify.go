@@ -207,7 +207,7 @@ func (v *Verifier) Verify(ctx context.Context, src, dst Inventory) (Summary, err
 		// The findings' verdicts go into the rollups in one add per day,
 		// source and destination; until it applies, their items wait in
 		// the attention index (see package ledger).
-		batch := v.opts.Ledger.NewBatch(false)
+		batch := v.opts.Ledger.NewBatch(ctx, false)
 		qctx = ledger.WithBatch(ctx, batch, "verify")
 		defer func() {
 			if _, err := batch.Flush(ctx); err != nil {
