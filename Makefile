@@ -55,19 +55,24 @@ $(DYNALITE):
 	mkdir -p $(TOOLS)
 	cd $(TOOLS) && npm install --no-audit --no-fund --loglevel=error dynalite@$(DYNALITE_VERSION)
 
-test: tools
+# DuckDB, which the CLI's verify embeds and the tests run, is C++ linked
+# through cgo: the tests need a C compiler (the functions never do).
+cgo:
+	@[ "$$($(GO) env CGO_ENABLED)" = 1 ] || { echo "make: cgo is off (no C compiler found, or CGO_ENABLED=0): the tests link DuckDB through cgo (Debian: apt-get install gcc)"; exit 1; }
+
+test: tools cgo
 	REPLAUDIT_REQUIRE_TOOLS=1 $(GO) test -count=1 ./...
 
 # The stack as template.yaml deploys it: the sandbox provisioned from the
 # template, every function's real bootstrap under the runtime emulator, the
 # whole job from CloudFormation's Create to its Delete (make test runs it too).
-.PHONY: e2e
+.PHONY: e2e cgo
 e2e: tools
 	REPLAUDIT_REQUIRE_TOOLS=1 $(GO) test -count=1 ./e2e/
 
 # The fault suite, bigger than make test runs it: eight scenarios on the
 # sandbox at 600 objects each, and every incident transition stopped
-# between each two of its calls. Loopback only; about three and a half minutes.
+# between each two of its calls. Loopback only; about four and a half minutes.
 soak: SHELL := /bin/bash
 soak: .SHELLFLAGS := -o pipefail -c
 soak: tools
