@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
 	"github.com/replaudit/replaudit/internal/audit"
 	"github.com/replaudit/replaudit/internal/ledger"
 	"github.com/replaudit/replaudit/internal/sandbox"
@@ -19,23 +17,8 @@ import (
 // moves.
 func clocked(t *testing.T) (*ledger.Ledger, *sandbox.Sandbox, *time.Time) {
 	t.Helper()
-	sandboxtest.Need(t, sandboxtest.Dynalite)
-	ctx := context.Background()
-	sb, err := sandbox.Start(ctx, sandbox.Options{DynamoDB: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sb.Close() })
-	cfg, _ := sb.AWSConfig(ctx, "us-east-1")
-	db := dynamodb.NewFromConfig(cfg)
-	if err := ledger.CreateTable(ctx, db, "ledger"); err != nil {
-		t.Fatal(err)
-	}
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
-	l, err := ledger.New(ledger.Options{DB: db, Table: "ledger", Retention: 400 * 24 * time.Hour, Clock: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, _, sb := sandboxtest.Ledger(t, func() time.Time { return now })
 	return l, sb, &now
 }
 

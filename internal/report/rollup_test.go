@@ -16,7 +16,6 @@ import (
 	"github.com/replaudit/replaudit/internal/incident"
 	"github.com/replaudit/replaudit/internal/ledger"
 	"github.com/replaudit/replaudit/internal/report"
-	"github.com/replaudit/replaudit/internal/sandbox"
 	"github.com/replaudit/replaudit/internal/sandbox/sandboxtest"
 )
 
@@ -29,22 +28,8 @@ type world struct {
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
-	sandboxtest.Need(t, sandboxtest.Dynalite)
-	ctx := context.Background()
-	sb, err := sandbox.Start(ctx, sandbox.Options{DynamoDB: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sb.Close() })
-	cfg, _ := sb.AWSConfig(ctx, "us-east-1")
-	w := &world{db: dynamodb.NewFromConfig(cfg), now: time.Date(2026, 11, 10, 6, 0, 0, 0, time.UTC)}
-	if err := ledger.CreateTable(ctx, w.db, "ledger"); err != nil {
-		t.Fatal(err)
-	}
-	w.l, err = ledger.New(ledger.Options{DB: w.db, Table: "ledger", Retention: 400 * 24 * time.Hour, Clock: func() time.Time { return w.now }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := &world{now: time.Date(2026, 11, 10, 6, 0, 0, 0, time.UTC)}
+	w.l, w.db, _ = sandboxtest.Ledger(t, func() time.Time { return w.now })
 	return w
 }
 

@@ -6,12 +6,16 @@ package sandboxtest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/replaudit/replaudit/internal/ledger"
 	"github.com/replaudit/replaudit/internal/sandbox"
 )
 
@@ -114,4 +118,31 @@ func (s *Buffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Ledger starts a sandbox with DynamoDB, creates the ledger table in it,
+// and returns a ledger on it whose clock is clock (nil: time.Now), with
+// the table's client. The sandbox closes with the test.
+func Ledger(tb testing.TB, clock func() time.Time) (*ledger.Ledger, *dynamodb.Client, *sandbox.Sandbox) {
+	tb.Helper()
+	Need(tb, Dynalite)
+	ctx := context.Background()
+	sb, err := sandbox.Start(ctx, sandbox.Options{DynamoDB: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = sb.Close() })
+	cfg, err := sb.AWSConfig(ctx, "us-east-1")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	db := dynamodb.NewFromConfig(cfg)
+	if err := ledger.CreateTable(ctx, db, "ledger"); err != nil {
+		tb.Fatal(err)
+	}
+	l, err := ledger.New(ledger.Options{DB: db, Table: "ledger", Retention: 400 * 24 * time.Hour, Clock: clock})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return l, db, sb
 }
