@@ -348,3 +348,33 @@ func TestALostAnswerOnTheLeaseLetsTheSameRunSweep(t *testing.T) {
 		w.mustSweep(w.p.Sweeper, "the next run, at once")
 	})
 }
+
+// An item whose last change an auditor's batch still running owes the
+// rollups is left for the next run: no write, no error for the alarm.
+// Once the batch added, the next run checks it.
+func TestAnItemARunningBatchOwesIsLeftForTheNextRunWithoutAnError(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	w.clock.Advance(10 * time.Minute) // the item is due
+	running := w.p.Ledger.NewBatch(ctx, true)
+	f := audit.Finding{Bucket: "src", SourceRegion: "us-east-1", Key: "k", VersionID: w.version, Destination: "dst",
+		DestinationRegion: "ap-south-1", RuleID: plane.RuleID("dst"), Verdict: audit.Failed, FailureReason: "DstBucketNotFound", Size: 1, EventTime: time.Now()}
+	if _, err := w.p.Ledger.Record(ledger.WithBatch(ctx, running, "m"), f); err != nil {
+		t.Fatal(err)
+	}
+	before := w.checks()
+	sum, err := w.sweeper().Run(ctx)
+	if err != nil || sum.Waited != 1 || sum.Failed != 0 {
+		t.Fatalf("sweep: %+v, %v; want the item waited for, no failure", sum, err)
+	}
+	if got := w.checks(); got != before {
+		t.Errorf("the item was checked %d times more while a batch owed it", got-before)
+	}
+	if failed, err := running.Flush(ctx); err != nil || len(failed) > 0 {
+		t.Fatalf("the batch's add: %v %v", failed, err)
+	}
+	w.clock.Advance(time.Hour)
+	if sum, err := w.sweeper().Run(ctx); err != nil || sum.Waited != 0 || sum.Rechecked != 1 {
+		t.Errorf("the next sweep: %+v, %v; want the item checked", sum, err)
+	}
+}
