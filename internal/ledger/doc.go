@@ -48,7 +48,9 @@
 //	                         writing the item again if it had nothing else to write
 //
 // A batch is never fenced while it may still flush, so concurrent writers
-// of one item never undo each other's batches: the later one waits. What
+// of one item never undo each other's batches: the later one waits. (A
+// batch whose add failed in this same process cannot flush again: its
+// items are fenced at once.) What
 // stops is always found by the item's next writer: an SQS batch's messages
 // come again when it stops or its add fails (the auditor returns them as
 // failures, and SQS's visibility timeout outlasts the batch's deadline),

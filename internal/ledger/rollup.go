@@ -221,6 +221,25 @@ type writer struct {
 type writers struct {
 	mu   sync.Mutex
 	idle []*writer
+	// failed are the writers this process dropped because a batch's add
+	// failed: another batch of the process meeting their items fences at
+	// once, without waiting for the deadline.
+	failed map[string]bool
+}
+
+func (ws *writers) fail(w *writer) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if ws.failed == nil || len(ws.failed) > 1000 {
+		ws.failed = map[string]bool{}
+	}
+	ws.failed[w.id] = true
+}
+
+func (ws *writers) hasFailed(id string) bool {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	return ws.failed[id]
 }
 
 func (ws *writers) take() *writer {
@@ -364,7 +383,7 @@ func (b *Batch) settle(ctx context.Context, k Key, w string, seq int64, deadline
 			applied, known = false, true
 		case r.Seq >= seq:
 			applied, known = true, true
-		case b.l.Now().Before(deadline.Add(fenceAfter)):
+		case b.l.Now().Before(deadline.Add(fenceAfter)) && !b.l.writers.hasFailed(w):
 			return false, fmt.Errorf("item of rollup %s %s: %w", k.PK, k.SK, ErrOwedElsewhere)
 		default:
 			_, err = b.l.opts.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
@@ -535,6 +554,8 @@ func (b *Batch) Flush(ctx context.Context) (failed []string, err error) {
 	id := b.id()
 	if len(errs) == 0 {
 		b.l.writers.give(b.w)
+	} else {
+		b.l.writers.fail(b.w)
 	}
 	// Items kept due for this batch's add are taken out of the index now
 	// that it applied; one this misses is taken out by the next sweep.
