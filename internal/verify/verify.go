@@ -142,8 +142,9 @@ type Summary struct {
 	Unsettled int64 `json:"unsettled"`
 	// Examples keeps the first problems of each outcome, by key.
 	Examples map[Outcome][]Problem `json:"examples,omitempty"`
-	// Recorded: findings written to the ledger; Kept: those the ledger
-	// kept its own final verdict for (VERIFIED never moves back).
+	// Recorded: findings written to the ledger (a resurvey's MISSING or
+	// DIVERGED replaces VERIFIED); Kept: those the ledger kept another
+	// verdict for (one no finding replaces, such as NOT_REPLICATED).
 	Recorded int64 `json:"recorded"`
 	Kept     int64 `json:"kept"`
 	// RedriveManifest is where the versions to re-drive were listed.
