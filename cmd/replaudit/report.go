@@ -57,13 +57,12 @@ var reportCommand = command{
 					return err
 				}
 			}
-			compute := report.FromRollups
+			var r *report.Report
 			if *exact {
-				compute = func(ctx context.Context, l report.Rolled, since, until time.Time, threshold time.Duration, now time.Time, _ ...string) (*report.Report, error) {
-					return report.Compute(ctx, l.(report.Ledger), since, until, threshold, now)
-				}
+				r, err = report.Compute(ctx, l, f.Since, f.Until, *threshold, time.Now())
+			} else {
+				r, err = report.FromRollups(ctx, l, f.Since, f.Until, *threshold, time.Now())
 			}
-			r, err := compute(ctx, l, f.Since, f.Until, *threshold, time.Now())
 			if err != nil {
 				return err
 			}

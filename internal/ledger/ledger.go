@@ -441,29 +441,30 @@ func (l *Ledger) Change(ctx context.Context, k Key, guess *Item, fn Mutation) (I
 			return *cur, false, err
 		}
 		var adds map[string]int64
+		parked := false
 		if IsObject(k) {
 			counted, mine, err := b.counted(ctx, cur)
 			if err != nil {
 				return Item{}, false, err
 			}
 			if !write {
-				if cur == nil || mine || joinCells(Contribution(*cur)) == counted {
-					if cur == nil {
-						return Item{}, false, nil
-					}
+				if cur == nil {
+					return Item{}, false, nil
+				}
+				if mine || joinCells(Contribution(*cur)) == counted {
 					return *cur, false, nil
 				}
 				next = *cur // a stopped batch never added its change: add it now
 			}
 			next.Key = k
-			adds = b.stamp(&next, cur, counted, mine)
+			adds, parked = b.stamp(&next, cur, counted, mine)
 		}
 		next.Key = k
 		owes := len(adds) > 0 || next.RollBatch != ""
 		written, current, err := l.put(ctx, next, cur)
 		if err == nil {
 			if owes {
-				b.add(written, adds, tag)
+				b.add(written, adds, tag, parked)
 			}
 			return written, write, nil
 		}

@@ -16,22 +16,7 @@ import (
 
 func newLedger(t *testing.T) (*ledger.Ledger, *sandbox.Sandbox) {
 	t.Helper()
-	sandboxtest.Need(t, sandboxtest.Dynalite)
-	ctx := context.Background()
-	sb, err := sandbox.Start(ctx, sandbox.Options{DynamoDB: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sb.Close() })
-	cfg, _ := sb.AWSConfig(ctx, "us-east-1")
-	db := dynamodb.NewFromConfig(cfg)
-	if err := ledger.CreateTable(ctx, db, "ledger"); err != nil {
-		t.Fatal(err)
-	}
-	l, err := ledger.New(ledger.Options{DB: db, Table: "ledger", Retention: 400 * 24 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, _, sb := sandboxtest.Ledger(t, nil)
 	return l, sb
 }
 

@@ -414,8 +414,9 @@ func (b *Batch) settle(ctx context.Context, k Key, w string, seq int64, deadline
 
 // stamp writes into next what the rollups owe for it: its counters now,
 // those counted before this batch's change, and the batch that owes the
-// difference. It returns the adds this write brings to the batch.
-func (b *Batch) stamp(next *Item, cur *Item, counted string, mine bool) map[string]int64 {
+// difference. It returns the adds this write brings to the batch, and
+// whether it parked the item in the attention index until the add.
+func (b *Batch) stamp(next *Item, cur *Item, counted string, mine bool) (adds map[string]int64, parked bool) {
 	now := joinCells(Contribution(*next))
 	before, base := counted, counted // what the batch's adds already assume for the item
 	if mine {
@@ -432,9 +433,7 @@ func (b *Batch) stamp(next *Item, cur *Item, counted string, mine bool) map[stri
 		// Nothing delivers this write's input again: the item stays due
 		// until a sweep sees the batch settled.
 		next.Attn, next.AttnDue = AttnShard(next.Key), AttnTime(b.l.Now().Add(settleAfter))
-		b.mu.Lock()
-		b.parked[next.Key] = Item{} // noted when written
-		b.mu.Unlock()
+		parked = true
 	}
 	d := map[string]int64{}
 	for _, c := range splitCells(now) {
@@ -448,7 +447,7 @@ func (b *Batch) stamp(next *Item, cur *Item, counted string, mine bool) map[stri
 			delete(d, c)
 		}
 	}
-	return d
+	return d, parked
 }
 
 // Unpark takes an item out of the attention index that is there only
@@ -484,11 +483,13 @@ func owesNotice(alert string) bool {
 // still flush it has ended.
 const settleAfter = 16 * time.Minute
 
-func (b *Batch) add(written Item, d map[string]int64, tag string) {
+// add takes a landed write's adds into the batch; a parked item is kept,
+// as last written, for Flush to take out of the index.
+func (b *Batch) add(written Item, d map[string]int64, tag string, parked bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	k := rollKeyOf(written)
-	if _, ok := b.parked[written.Key]; ok {
+	if _, was := b.parked[written.Key]; parked || was {
 		b.parked[written.Key] = written
 	}
 	if b.deltas[k] == nil {
@@ -534,12 +535,14 @@ func (b *Batch) Flush(ctx context.Context) (failed []string, err error) {
 	slices.SortFunc(keys, func(x, y RollKey) int {
 		return strings.Compare(x.Day+x.Source+x.Destination, y.Day+y.Source+y.Destination)
 	})
+	applied := map[RollKey]bool{}
 	for _, k := range keys {
 		if b.broken[k] {
 			errs = append(errs, fmt.Errorf("rollup %s %s>%s: a write's outcome is unknown", k.Day, k.Source, k.Destination))
 		} else if err := b.apply(ctx, k); err != nil {
 			errs = append(errs, err)
 		} else {
+			applied[k] = true
 			continue
 		}
 		for tag := range b.tags[k] {
@@ -547,9 +550,6 @@ func (b *Batch) Flush(ctx context.Context) (failed []string, err error) {
 				failed = append(failed, tag)
 			}
 		}
-	}
-	applied := func(k RollKey) bool {
-		return !slices.ContainsFunc(failed, func(tag string) bool { return b.tags[k][tag] })
 	}
 	id := b.id()
 	if len(errs) == 0 {
@@ -561,10 +561,7 @@ func (b *Batch) Flush(ctx context.Context) (failed []string, err error) {
 	// that it applied; one this misses is taken out by the next sweep.
 	unbatched := context.WithValue(ctx, batchCtx{}, batchTag{})
 	for key, it := range b.parked {
-		if it.Key != key || !applied(rollKeyOf(it)) {
-			continue
-		}
-		if it.RollBatch != id {
+		if !applied[rollKeyOf(it)] || it.RollBatch != id {
 			continue
 		}
 		if _, err := b.l.Unpark(unbatched, it); err != nil {

@@ -369,6 +369,14 @@ func (p *parser) tags(v any) map[string]string {
 }
 
 // inventory reads the Inventory property: absent or empty is none.
+// bucketOf is a bucket's name, given as a name or as its ARN.
+func bucketOf(s string) string {
+	if arn, name, ok := strings.Cut(s, ":::"); ok && strings.HasPrefix(arn, "arn:aws") && strings.HasSuffix(arn, ":s3") {
+		return name
+	}
+	return s
+}
+
 func (p *parser) inventory(v any) *Inventory {
 	raw := p.object(v, "Inventory must be a map with a Bucket")
 	if raw == nil {
@@ -392,12 +400,7 @@ func (p *parser) inventory(v any) *Inventory {
 
 		DestinationBucket: p.str(raw, "DestinationBucket", "Inventory.DestinationBucket"),
 	}
-	if arn, name, ok := strings.Cut(inv.Bucket, ":::"); ok && strings.HasPrefix(arn, "arn:aws") && strings.HasSuffix(arn, ":s3") {
-		inv.Bucket = name // a bucket ARN names the bucket too
-	}
-	if arn, name, ok := strings.Cut(inv.DestinationBucket, ":::"); ok && strings.HasPrefix(arn, "arn:aws") && strings.HasSuffix(arn, ":s3") {
-		inv.DestinationBucket = name
-	}
+	inv.Bucket, inv.DestinationBucket = bucketOf(inv.Bucket), bucketOf(inv.DestinationBucket)
 	if inv.DestinationBucket != "" && !bucketName.MatchString(inv.DestinationBucket) {
 		p.fail("Inventory.DestinationBucket %q is not a valid bucket name.", inv.DestinationBucket)
 	}

@@ -97,7 +97,7 @@ func Load(ctx context.Context, c S3, bucket, key string) (Inventory, error) {
 func get(ctx context.Context, c S3, bucket, key string) ([]byte, error) {
 	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err != nil {
-		if notFound(err) {
+		if NotFound(err) {
 			return nil, fmt.Errorf("%w: read s3://%s/%s: %w", ErrBadInput, bucket, key, err)
 		}
 		return nil, fmt.Errorf("read s3://%s/%s: %w", bucket, key, err)

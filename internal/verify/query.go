@@ -222,8 +222,8 @@ func parseTime(s string) time.Time {
 	return time.Time{}
 }
 
-// notFound reports whether S3 said the object or its bucket is not there.
-func notFound(err error) bool {
+// NotFound reports whether S3 said the object or its bucket is not there.
+func NotFound(err error) bool {
 	var nsk *s3types.NoSuchKey
 	var ae smithy.APIError
 	if errors.As(err, &nsk) {

@@ -253,7 +253,7 @@ func (v *Verifier) load(ctx context.Context, l Location, date string) (inv verif
 		switch {
 		case err == nil:
 			return inv, true, nil
-		case errors.Is(err, verify.ErrBadInput) && !strings.Contains(err.Error(), "NoSuchKey") && !strings.Contains(err.Error(), "NotFound"):
+		case errors.Is(err, verify.ErrBadInput) && !verify.NotFound(err):
 			return inv, false, err
 		}
 		// Its data is landing; manifest.json comes last.
